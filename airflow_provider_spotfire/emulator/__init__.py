@@ -1,0 +1,1 @@
+"""Spotfire Server emulator: a development and test tool, not a Spotfire Server."""
