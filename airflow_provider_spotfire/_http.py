@@ -277,8 +277,8 @@ class SyncTransport:
         self.policy = policy
         self.timeout = timeout
         self.client_id = client_id
+        self.verify = verify
         self.session = requests.Session()
-        self.session.verify = verify
         self.session.headers["User-Agent"] = USER_AGENT
         adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=32, max_retries=0)
         self.session.mount("https://", adapter)
@@ -296,6 +296,7 @@ class SyncTransport:
                 json=req.json,
                 data=data,
                 timeout=self.timeout,
+                verify=self.verify,  # explicit: REQUESTS_CA_BUNDLE must not override verify=False
                 allow_redirects=False,
             )
         except requests.exceptions.SSLError as exc:

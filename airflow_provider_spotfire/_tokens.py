@@ -87,12 +87,7 @@ class VariableRefreshTokenStore:
         return f"spotfire_refresh_token__{config.conn_id}"
 
     def load(self, config: SpotfireConnectionConfig) -> str | None:
-        from airflow.providers.common.compat.sdk import Variable
-
-        try:
-            raw = Variable.get(self.key(config), default=None)
-        except Exception:  # no Variable backend reachable (e.g. plain scripts)
-            return None
+        raw = _variable_get(self.key(config))
         if not raw:
             return None
         try:
@@ -104,14 +99,52 @@ class VariableRefreshTokenStore:
         return data.get("refresh_token") or None
 
     def save(self, config: SpotfireConnectionConfig, refresh_token: str) -> None:
-        from airflow.providers.common.compat.sdk import Variable
-
         value = json.dumps({"refresh_token": refresh_token, "origin": _fingerprint(config.refresh_token)})
-        try:
-            Variable.set(self.key(config), value, description="Rotated Spotfire refresh token (do not edit)")
-        except TypeError:  # older signatures without description
-            Variable.set(self.key(config), value)
+        _variable_set(self.key(config), value)
         log.info("Persisted the rotated Spotfire refresh token in Variable %s.", self.key(config))
+
+    def clear(self, config: SpotfireConnectionConfig) -> None:
+        """Forget a persisted token (after ``airflow-spotfire revoke``)."""
+        from airflow.models.variable import Variable
+
+        Variable.delete(self.key(config))
+
+
+def _in_task_process() -> bool:
+    """True inside a running task/trigger process, where the Task SDK talks to the supervisor."""
+    try:
+        from airflow.sdk.execution_time import task_runner
+    except ImportError:
+        return False
+    return getattr(task_runner, "SUPERVISOR_COMMS", None) is not None
+
+
+def _variable_get(key: str) -> str | None:
+    """Read a Variable inside a task (Task SDK) or where the metadata DB is configured (CLI, UI)."""
+    try:
+        if _in_task_process():
+            from airflow.sdk import Variable as SdkVariable
+
+            return SdkVariable.get(key, default=None)
+        from airflow.models.variable import Variable
+
+        return Variable.get(key, default_var=None)
+    except Exception:
+        log.debug("No Variable backend reachable to read %s.", key)
+        return None
+
+
+def _variable_set(key: str, value: str) -> None:
+    """Write a Variable inside a task (Task SDK) or where the metadata DB is configured."""
+    description = "Rotated Spotfire refresh token, written by airflow-provider-spotfire (do not edit)"
+    if _in_task_process():
+        from airflow.sdk import Variable as SdkVariable
+
+        SdkVariable.set(key, value, description=description)
+        return
+    from airflow.models.variable import Variable
+
+    Variable.set(key, value, description=description)
 
 
 class TokenManager:
