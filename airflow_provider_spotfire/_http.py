@@ -301,7 +301,7 @@ class SyncTransport:
             )
         except requests.exceptions.SSLError as exc:
             raise transport_error(req.method, req.path, exc, sent=False) from None
-        except (requests.exceptions.ConnectTimeout,) as exc:
+        except requests.exceptions.ConnectTimeout as exc:
             raise transport_error(req.method, req.path, exc, sent=False) from None
         except requests.exceptions.ConnectionError as exc:
             # urllib3 wraps "refused/DNS" as NewConnectionError: the request never left.
@@ -351,13 +351,17 @@ class AsyncTransport:
         return _check_status(req, response, self.client_id)
 
     async def send(self, req: HttpRequest, *, idempotent: bool) -> HttpResponse:
-        retrying = tenacity.AsyncRetrying(**self.policy.tenacity_kwargs(idempotent, f"{req.method} {req.path}"))
+        retrying = tenacity.AsyncRetrying(
+            **self.policy.tenacity_kwargs(idempotent, f"{req.method} {req.path}")
+        )
         return await retrying(self.send_once, req)
 
 
 def new_async_client(*, verify: bool | str, timeout: float) -> httpx.AsyncClient:
     """An ``httpx.AsyncClient`` for one event loop (shared by every trigger of that loop)."""
-    ssl_verify: bool | ssl.SSLContext = verify if isinstance(verify, bool) else ssl.create_default_context(cafile=verify)
+    ssl_verify: bool | ssl.SSLContext = (
+        verify if isinstance(verify, bool) else ssl.create_default_context(cafile=verify)
+    )
     return httpx.AsyncClient(
         verify=ssl_verify,
         timeout=timeout,

@@ -374,7 +374,12 @@ class _CallbackServer:
                 "Pick another --port (0 picks a free one)."
             ) from None
         self.port = int(self.httpd.server_address[1])
-        self.thread = threading.Thread(target=self.httpd.serve_forever, name="spotfire-login", daemon=True)
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="spotfire-login",
+            daemon=True,
+        )
 
     def __enter__(self) -> _CallbackServer:
         self.thread.start()

@@ -167,7 +167,9 @@ class TokenManager:
         )
 
     @classmethod
-    def for_config(cls, config: SpotfireConnectionConfig, store: RefreshTokenStore | None = None) -> TokenManager:
+    def for_config(
+        cls, config: SpotfireConnectionConfig, store: RefreshTokenStore | None = None
+    ) -> TokenManager:
         """The process-wide manager for this server/client/grant/secret (created on first use)."""
         key = (config.cache_identity, _fingerprint(config.client_secret), _fingerprint(config.refresh_token))
         with cls._registry_lock:
@@ -294,9 +296,7 @@ class TokenManager:
 
     def _explain(self, exc: SpotfireApiError, key: frozenset[str]) -> SpotfireApiError:
         if exc.code == "invalid_scope" and key != ALL_GRANTED:
-            exc.args = (
-                f"{exc.args[0]} Requested scope(s): {' '.join(sorted(key))}.",
-            )
+            exc.args = (f"{exc.args[0]} Requested scope(s): {' '.join(sorted(key))}.",)
         return exc
 
     # ---- sync ------------------------------------------------------------------------------

@@ -61,7 +61,7 @@ class SpotfireApiError(SpotfireError):
         retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
-        self.status_code = status_code
+        self.status_code = status_code  # type: ignore[assignment]  # int, not AirflowException's HTTPStatus
         self.code = code
         self.description = description
         self.method = method

@@ -23,7 +23,9 @@ def get_provider_info() -> dict[str, Any]:
                 "tags": ["service"],
             }
         ],
-        "hooks": [{"integration-name": INTEGRATION, "python-modules": ["airflow_provider_spotfire.hooks.spotfire"]}],
+        "hooks": [
+            {"integration-name": INTEGRATION, "python-modules": ["airflow_provider_spotfire.hooks.spotfire"]}
+        ],
         "operators": [
             {
                 "integration-name": INTEGRATION,
@@ -125,7 +127,11 @@ def get_provider_info() -> dict[str, Any]:
                 },
                 "ui-field-behaviour": {
                     "hidden-fields": ["schema", "extra", "port"],
-                    "relabeling": {"host": "Spotfire Server URL", "login": "Client ID", "password": "Client secret"},
+                    "relabeling": {
+                        "host": "Spotfire Server URL",
+                        "login": "Client ID",
+                        "password": "Client secret",
+                    },
                     "placeholders": {
                         "host": "https://spotfire.example.com:8443",
                         "login": "client id printed by register-api-client",

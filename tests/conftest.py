@@ -22,6 +22,7 @@ os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO")
 
 import pytest  # noqa: E402
 
+
 @pytest.fixture(scope="session")
 def airflow_db() -> Path:
     """A freshly reset sqlite metadata database in the throwaway AIRFLOW_HOME (once per session)."""

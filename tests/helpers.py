@@ -54,17 +54,15 @@ def run_dag(source: Path | str, dag_id: str, *, resources: tuple[str, ...] = (),
 
 def task_states(dag_run) -> dict[str, str]:
     """``{task_id (with map index for mapped tasks): state}`` of a finished DagRun."""
-    from airflow.utils.session import create_session
-
     from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
 
     with create_session() as session:
         tis = session.query(TaskInstance).filter(
             TaskInstance.dag_id == dag_run.dag_id, TaskInstance.run_id == dag_run.run_id
         )
         return {
-            (ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]"): str(ti.state)
-            for ti in tis
+            (ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]"): str(ti.state) for ti in tis
         }
 
 

@@ -5,19 +5,26 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from airflow.providers.common.compat.sdk import Connection
+
 from airflow_provider_spotfire._connection import SpotfireConnectionConfig, is_loopback_host
 from airflow_provider_spotfire.exceptions import SpotfireConfigurationError
 
 
 def conn(**kw) -> Connection:
     extra = kw.pop("extra", None)
-    return Connection(conn_id=kw.pop("conn_id", "sf"), conn_type="spotfire", extra=json.dumps(extra) if extra else None, **kw)
+    return Connection(
+        conn_id=kw.pop("conn_id", "sf"),
+        conn_type="spotfire",
+        extra=json.dumps(extra) if extra else None,
+        **kw,
+    )
 
 
 def test_minimal_client_credentials_connection():
-    cfg = SpotfireConnectionConfig.from_connection(conn(host="https://spotfire.example.com", login="id", password="pw"))
+    cfg = SpotfireConnectionConfig.from_connection(
+        conn(host="https://spotfire.example.com", login="id", password="pw")
+    )
     assert cfg.server_url == "https://spotfire.example.com/spotfire"
     assert cfg.api_url == "https://spotfire.example.com/spotfire/api"
     assert cfg.default_token_url == "https://spotfire.example.com/spotfire/oauth2/token"
@@ -34,7 +41,9 @@ def test_minimal_client_credentials_connection():
 def test_json_env_connection_with_only_four_fields(monkeypatch):
     monkeypatch.setenv(
         "AIRFLOW_CONN_SPOTFIRE_JSONTEST",
-        json.dumps({"conn_type": "spotfire", "host": "https://sf.example.com:8443", "login": "c", "password": "s"}),
+        json.dumps(
+            {"conn_type": "spotfire", "host": "https://sf.example.com:8443", "login": "c", "password": "s"}
+        ),
     )
     from airflow_provider_spotfire.hooks.spotfire import SpotfireHook
 
@@ -93,7 +102,9 @@ def test_extras_are_read_and_legacy_prefix_accepted():
 
 @pytest.mark.parametrize("value", ["false", False, "0", "no"])
 def test_verify_can_be_switched_off_explicitly(value):
-    cfg = SpotfireConnectionConfig.from_connection(conn(host="https://h", login="i", password="p", extra={"verify": value}))
+    cfg = SpotfireConnectionConfig.from_connection(
+        conn(host="https://h", login="i", password="p", extra={"verify": value})
+    )
     assert cfg.verify is False
 
 
@@ -105,11 +116,23 @@ def test_verify_can_be_switched_off_explicitly(value):
         ({"host": "https://h", "login": "", "password": "p"}, "has no login"),
         ({"host": "https://h", "login": "i", "password": None}, "has no password"),
         ({"host": "http://spotfire.corp", "login": "i", "password": "p"}, "plain http"),
-        ({"host": "https://h", "login": "i", "password": "p", "extra": {"grant_type": "password"}}, "grant_type"),
-        ({"host": "https://h", "login": "i", "extra": {"grant_type": "refresh_token"}}, "airflow-spotfire login"),
-        ({"host": "https://h", "login": "i", "password": "p", "extra": {"token_auth_method": "jwt"}}, "token_auth_method"),
+        (
+            {"host": "https://h", "login": "i", "password": "p", "extra": {"grant_type": "password"}},
+            "grant_type",
+        ),
+        (
+            {"host": "https://h", "login": "i", "extra": {"grant_type": "refresh_token"}},
+            "airflow-spotfire login",
+        ),
+        (
+            {"host": "https://h", "login": "i", "password": "p", "extra": {"token_auth_method": "jwt"}},
+            "token_auth_method",
+        ),
         ({"host": "https://h", "login": "i", "password": "p", "extra": {"timeout": "soon"}}, "timeout"),
-        ({"host": "https://h", "login": "i", "password": "p", "extra": {"allow_insecure_http": "maybe"}}, "true or false"),
+        (
+            {"host": "https://h", "login": "i", "password": "p", "extra": {"allow_insecure_http": "maybe"}},
+            "true or false",
+        ),
     ],
 )
 def test_invalid_connections_get_one_clear_error(kwargs, message):
@@ -126,7 +149,14 @@ def test_plain_http_to_remote_host_only_when_explicitly_allowed():
 
 @pytest.mark.parametrize(
     ("host", "loopback"),
-    [("localhost", True), ("127.0.0.1", True), ("127.5.5.5", True), ("[::1]", True), ("10.0.0.1", False), ("example.com", False)],
+    [
+        ("localhost", True),
+        ("127.0.0.1", True),
+        ("127.5.5.5", True),
+        ("[::1]", True),
+        ("10.0.0.1", False),
+        ("example.com", False),
+    ],
 )
 def test_loopback_detection(host, loopback):
     assert is_loopback_host(host) is loopback

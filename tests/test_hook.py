@@ -71,14 +71,18 @@ def connect(spotfire_emulator, monkeypatch):
 def test_client_secret_basic_is_the_default(spotfire_emulator, connect):
     licenses = SpotfireHook(connect()).call(LIST_LICENSES)
     assert isinstance(licenses, list) and licenses
-    token_calls = [e for e in admin(spotfire_emulator, "GET", "requests") if e["path"].endswith("/oauth2/token")]
+    token_calls = [
+        e for e in admin(spotfire_emulator, "GET", "requests") if e["path"].endswith("/oauth2/token")
+    ]
     assert token_calls[-1]["auth_scheme"] == "Basic"
 
 
 def test_client_secret_post_sends_credentials_in_the_body(spotfire_emulator, connect):
     hook = SpotfireHook(connect("post-auth", "post-auth-secret", token_auth_method="client_secret_post"))
     assert hook.call(LIST_LICENSES)
-    token_calls = [e for e in admin(spotfire_emulator, "GET", "requests") if e["path"].endswith("/oauth2/token")]
+    token_calls = [
+        e for e in admin(spotfire_emulator, "GET", "requests") if e["path"].endswith("/oauth2/token")
+    ]
     assert token_calls[-1]["auth_scheme"] is None
     # The same client with Basic is refused: the method really is what the server checks.
     with pytest.raises(SpotfireAuthenticationError, match="invalid_client"):
@@ -129,7 +133,12 @@ def test_read_scope_preferred_write_scope_accepted_for_license_reads(spotfire_em
         spotfire_emulator,
         "POST",
         "clients",
-        json={"client_id": "writer-only", "client_secret": "w", "scopes": [S.LICENSES_WRITE], "groups": ["Administrator"]},
+        json={
+            "client_id": "writer-only",
+            "client_secret": "w",
+            "scopes": [S.LICENSES_WRITE],
+            "groups": ["Administrator"],
+        },
     )
     assert SpotfireHook(connect("writer-only", "w")).call(LIST_LICENSES)
     assert api_log(spotfire_emulator, "/licenses/v1/")[-1]["scopes"] == [S.LICENSES_WRITE]
@@ -200,7 +209,9 @@ def test_a_401_after_renewal_is_raised_not_looped(spotfire_emulator, connect):
 
 def test_503_with_retry_after_is_waited_out(spotfire_emulator, connect):
     admin(spotfire_emulator, "PATCH", "config", json={"retry_after": 1})
-    admin(spotfire_emulator, "POST", "faults", json={"faults": ["503", "429"], "path_prefix": "/spotfire/api/"})
+    admin(
+        spotfire_emulator, "POST", "faults", json={"faults": ["503", "429"], "path_prefix": "/spotfire/api/"}
+    )
     hook = SpotfireHook(connect(), retry_policy=FAST_RETRIES)
     assert hook.call(LIST_LICENSES)
     log = api_log(spotfire_emulator, "/licenses/v1/")
@@ -222,20 +233,29 @@ def test_retries_give_up_with_the_server_error(spotfire_emulator, connect):
 
 def test_dropped_connections_are_retried_only_when_safe(spotfire_emulator, connect):
     hook = SpotfireHook(connect(), retry_policy=FAST_RETRIES)
-    admin(spotfire_emulator, "POST", "faults", json={"faults": ["drop_after"], "path_prefix": "/spotfire/api/"})
+    admin(
+        spotfire_emulator, "POST", "faults", json={"faults": ["drop_after"], "path_prefix": "/spotfire/api/"}
+    )
     assert hook.call(LIST_LICENSES)  # GET: safe to repeat
     assert len(api_log(spotfire_emulator, "/licenses/v1/")) == 2
 
     # A start is not idempotent: a response lost after the server acted must not start a second job.
     start = ApiRequest("POST", "rest/as/job/start-library", (S.AUTOMATION_EXECUTE,), params={"path": "/nope"})
-    admin(spotfire_emulator, "POST", "faults", json={"faults": ["drop_after"], "path_prefix": "/spotfire/api/rest/as"})
+    admin(
+        spotfire_emulator,
+        "POST",
+        "faults",
+        json={"faults": ["drop_after"], "path_prefix": "/spotfire/api/rest/as"},
+    )
     with pytest.raises(SpotfireTransportError):
         hook.call(start)
     assert len(api_log(spotfire_emulator, "/start-library")) == 1
 
     # ... but a refusal (503) of the same request is retried: the server did not act.
     admin(spotfire_emulator, "PATCH", "config", json={"retry_after": 0})
-    admin(spotfire_emulator, "POST", "faults", json={"faults": ["503"], "path_prefix": "/spotfire/api/rest/as"})
+    admin(
+        spotfire_emulator, "POST", "faults", json={"faults": ["503"], "path_prefix": "/spotfire/api/rest/as"}
+    )
     hook.call(start)
     assert [e["status"] for e in api_log(spotfire_emulator, "/start-library")][-2:] == [503, 200]
 
@@ -262,7 +282,9 @@ DOCUMENTED = [
 
 @pytest.mark.parametrize(("code", "status", "cls"), DOCUMENTED)
 def test_every_documented_error_code_maps_to_its_exception(code, status, cls):
-    body = json.dumps({"error": {"code": code, "description": f"The server says {code}"}, "extra": 1}).encode()
+    body = json.dumps(
+        {"error": {"code": code, "description": f"The server says {code}"}, "extra": 1}
+    ).encode()
     with pytest.raises(cls) as info:
         raise_for_response("POST", "/spotfire/api/rest/x", HttpResponse(status, {"Retry-After": "7"}, body))
     err = info.value
@@ -404,7 +426,9 @@ def test_variable_store_persists_rotation_and_a_new_login_wins(spotfire_emulator
     store = VariableRefreshTokenStore()
     config = SpotfireHook(conn_id).config
     assert store.load(config) == stored["refresh_token"]
-    relogin = connect("web-client", "web-client-secret", grant_type="refresh_token", refresh_token="from-new-login")
+    relogin = connect(
+        "web-client", "web-client-secret", grant_type="refresh_token", refresh_token="from-new-login"
+    )
     assert relogin == conn_id
     assert store.load(SpotfireHook(conn_id).config) is None  # stale Variable ignored after a new login
 
@@ -440,7 +464,9 @@ async def test_async_hook_renews_on_401_and_maps_errors(spotfire_emulator, conne
     ).raise_for_status()
     assert await hook.call(LIST_LICENSES)
     with pytest.raises(SpotfireNotFoundError):
-        await hook.call(ApiRequest("GET", "rest/as/job/status/none", (S.AUTOMATION_EXECUTE,), idempotent=True))
+        await hook.call(
+            ApiRequest("GET", "rest/as/job/status/none", (S.AUTOMATION_EXECUTE,), idempotent=True)
+        )
 
 
 async def test_async_hook_does_not_block_the_event_loop(spotfire_emulator, connect):
@@ -474,7 +500,12 @@ def test_test_connection_tells_failures_apart(spotfire_emulator, connect, monkey
     ok, message = SpotfireHook(connect("airflow", "bad")).test_connection()
     assert not ok and "Bad client id/secret" in message
 
-    admin(spotfire_emulator, "POST", "clients", json={"client_id": "no-scopes", "client_secret": "x", "scopes": []})
+    admin(
+        spotfire_emulator,
+        "POST",
+        "clients",
+        json={"client_id": "no-scopes", "client_secret": "x", "scopes": []},
+    )
     ok, message = SpotfireHook(connect("no-scopes", "x")).test_connection()
     assert not ok and "granted none of the scopes" in message
 
@@ -494,7 +525,12 @@ def test_test_connection_reports_tls_failure_and_verify_false_works(monkeypatch)
 
     with EmulatorServer(tls=True) as server:
         assert server.url.startswith("https://")
-        payload = {"conn_type": "spotfire", "host": server.url, "login": "airflow", "password": "airflow-secret"}
+        payload = {
+            "conn_type": "spotfire",
+            "host": server.url,
+            "login": "airflow",
+            "password": "airflow-secret",
+        }
         monkeypatch.setenv("AIRFLOW_CONN_SF_TLS", json.dumps(payload))
         ok, message = SpotfireHook("sf_tls").test_connection()
         assert not ok and "TLS" in message

@@ -9,6 +9,8 @@ import json
 import pkgutil
 from pathlib import Path
 
+import pytest
+
 import airflow_provider_spotfire
 from airflow_provider_spotfire import get_provider_info
 
@@ -23,9 +25,8 @@ def test_entry_point_returns_provider_info_of_this_distribution():
 
 
 def test_provider_info_matches_airflow_schema():
-    import jsonschema
-
     import airflow
+    import jsonschema
 
     schema = json.loads((Path(airflow.__file__).parent / "provider_info.schema.json").read_text())
     jsonschema.validate(get_provider_info(), schema)
@@ -63,20 +64,28 @@ def _public_classes(package: str, base_name: str) -> set[str]:
             continue
         module = importlib.import_module(f"{package}.{mod.name}")
         for name, obj in inspect.getmembers(module, inspect.isclass):
-            if obj.__module__ == module.__name__ and not name.startswith("_"):
-                if any(b.__name__ == base_name for b in inspect.getmro(obj)):
-                    found.add(module.__name__)
+            ours = obj.__module__ == module.__name__ and not name.startswith("_")
+            if ours and any(b.__name__ == base_name for b in inspect.getmro(obj)):
+                found.add(module.__name__)
     return found
 
 
 def test_every_public_operator_sensor_trigger_module_is_listed():
     info = get_provider_info()
-    listed = {s: {m for e in info[s] for m in e["python-modules"]} for s in ("operators", "sensors", "triggers")}
+    listed = {
+        s: {m for e in info[s] for m in e["python-modules"]} for s in ("operators", "sensors", "triggers")
+    }
     assert _public_classes("airflow_provider_spotfire.operators", "BaseOperator") <= listed["operators"]
     assert _public_classes("airflow_provider_spotfire.sensors", "BaseSensorOperator") <= listed["sensors"]
     assert _public_classes("airflow_provider_spotfire.triggers", "BaseTrigger") <= listed["triggers"]
 
 
+AIRFLOW_VERSION = tuple(int(p) for p in importlib.metadata.version("apache-airflow").split(".")[:2])
+
+
+@pytest.mark.skipif(
+    AIRFLOW_VERSION < (3, 2), reason="Airflow < 3.2 does not render conn-fields from provider info"
+)
 def test_connection_form_fields_render_from_provider_info():
     """What the Airflow 3.3 UI renders comes from conn-fields / ui-field-behaviour."""
     from airflow.providers_manager import ProvidersManager
@@ -90,3 +99,11 @@ def test_connection_form_fields_render_from_provider_info():
     assert {"schema", "extra", "port"} <= set(behaviour["hidden_fields"])
     assert behaviour["relabeling"]["login"] == "Client ID"
     assert airflow_provider_spotfire.__version__
+
+
+def test_older_airflow_keeps_the_extra_field_visible():
+    from airflow_provider_spotfire.hooks.spotfire import SpotfireHook
+
+    behaviour = SpotfireHook.get_ui_field_behaviour()
+    assert "extra" not in behaviour["hidden_fields"] and "schema" in behaviour["hidden_fields"]
+    assert behaviour["relabeling"]["password"] == "Client secret"

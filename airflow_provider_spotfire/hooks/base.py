@@ -8,12 +8,17 @@ from functools import cached_property
 from typing import Any, TypeVar
 
 import httpx
-
 from airflow.providers.common.compat.sdk import BaseHook
+
 from airflow_provider_spotfire._connection import SpotfireConnectionConfig
 from airflow_provider_spotfire._http import AsyncTransport, RetryPolicy, SyncTransport, new_async_client
 from airflow_provider_spotfire._secrets import amask, mask
-from airflow_provider_spotfire._tokens import RefreshTokenStore, Token, TokenManager, VariableRefreshTokenStore
+from airflow_provider_spotfire._tokens import (
+    RefreshTokenStore,
+    Token,
+    TokenManager,
+    VariableRefreshTokenStore,
+)
 from airflow_provider_spotfire.api.base import ApiRequest
 from airflow_provider_spotfire.exceptions import SpotfireApiError, SpotfireAuthenticationError
 
@@ -67,12 +72,16 @@ class _SpotfireHookCommon(BaseHook):
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """Form layout for Airflow versions that read it from the hook (3.2+ read provider info)."""
+        """Form layout for Airflow < 3.2, which reads it from the hook instead of the provider info.
+
+        Those versions do not render our ``conn-fields``, so the Extra field stays visible there:
+        grant_type, scopes, verify... are set as JSON in Extra.
+        """
         from airflow_provider_spotfire.provider_info import get_provider_info
 
         ui = get_provider_info()["connection-types"][0]["ui-field-behaviour"]
         return {
-            "hidden_fields": ui["hidden-fields"],
+            "hidden_fields": [f for f in ui["hidden-fields"] if f != "extra"],
             "relabeling": ui["relabeling"],
             "placeholders": ui["placeholders"],
         }
@@ -121,13 +130,17 @@ class SpotfireHookBase(_SpotfireHookCommon):
         """Send ``request`` with a bearer token; on a 401 renew the token once and retry."""
         token = self.get_token(request.scopes)
         try:
-            response = self.transport.send(request.to_http(self.config, token.access_token), idempotent=request.idempotent)
+            response = self.transport.send(
+                request.to_http(self.config, token.access_token), idempotent=request.idempotent
+            )
         except SpotfireAuthenticationError as exc:
             if exc.status_code != 401:
                 raise
             self.token_manager.forget(token.access_token)
             token = self.get_token(request.scopes)
-            response = self.transport.send(request.to_http(self.config, token.access_token), idempotent=request.idempotent)
+            response = self.transport.send(
+                request.to_http(self.config, token.access_token), idempotent=request.idempotent
+            )
         return request.parse(response)
 
     def close(self) -> None:
@@ -139,9 +152,9 @@ class SpotfireHookBase(_SpotfireHookCommon):
 
 # One httpx client per event loop and TLS/timeout setting: 1,000 triggers in one loop share a
 # connection pool instead of opening 1,000.
-_ASYNC_CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[Any, float], httpx.AsyncClient]] = (
-    weakref.WeakKeyDictionary()
-)
+_ASYNC_CLIENTS: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[tuple[Any, float], httpx.AsyncClient]
+] = weakref.WeakKeyDictionary()
 
 
 def _shared_async_client(verify: bool | str, timeout: float) -> httpx.AsyncClient:
@@ -199,11 +212,15 @@ class SpotfireAsyncHookBase(_SpotfireHookCommon):
         transport = await self.transport()
         token = await self.get_token(request.scopes)
         try:
-            response = await transport.send(request.to_http(cfg, token.access_token), idempotent=request.idempotent)
+            response = await transport.send(
+                request.to_http(cfg, token.access_token), idempotent=request.idempotent
+            )
         except SpotfireAuthenticationError as exc:
             if exc.status_code != 401:
                 raise
             self._manager(cfg).forget(token.access_token)
             token = await self.get_token(request.scopes)
-            response = await transport.send(request.to_http(cfg, token.access_token), idempotent=request.idempotent)
+            response = await transport.send(
+                request.to_http(cfg, token.access_token), idempotent=request.idempotent
+            )
         return request.parse(response)

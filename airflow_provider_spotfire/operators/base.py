@@ -6,6 +6,7 @@ from functools import cached_property
 from typing import Any
 
 from airflow.providers.common.compat.sdk import conf
+
 from airflow_provider_spotfire.hooks.spotfire import SpotfireHook
 
 

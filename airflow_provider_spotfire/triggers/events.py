@@ -33,7 +33,9 @@ class SpotfireTriggerEvent:
 def validate_event(event: Any, *, job_id: str | None = None) -> SpotfireTriggerEvent:
     """Return the event if it reports success for ``job_id``; raise the matching error otherwise."""
     if not isinstance(event, dict) or event.get("status") not in _STATUSES or not event.get("job_id"):
-        raise SpotfireError(f"Received a malformed trigger event: {event!r}. This is a bug; please report it.")
+        raise SpotfireError(
+            f"Received a malformed trigger event: {event!r}. This is a bug; please report it."
+        )
     parsed = SpotfireTriggerEvent(
         status=event["status"],
         job_id=str(event["job_id"]),
