@@ -166,6 +166,12 @@ def _locate(conn_id: str) -> _Located:
 
 def _login_config(located: _Located, conn_id: str) -> SpotfireConnectionConfig:
     """Validate host/client/TLS settings as for a refresh-token connection that has no token yet."""
+    conn_type = getattr(located.conn, "conn_type", None)
+    if conn_type and conn_type != "spotfire":
+        raise LoginError(
+            f"Connection {conn_id!r} has type {conn_type!r}, not 'spotfire'; pass the id of your Spotfire "
+            "connection with --conn-id."
+        )
     extra = {
         k: v
         for k, v in located.extra().items()
@@ -250,7 +256,15 @@ def discover(config: SpotfireConnectionConfig, session: requests.Session | None 
 
     def url(key: str, default: str) -> str:
         value = body.get(key)
-        return value if isinstance(value, str) and value.startswith(("https://", "http://")) else default
+        if not isinstance(value, str) or not value.startswith(("https://", "http://")):
+            return default
+        if value.startswith("http://") and config.base_url.startswith("https://"):
+            raise LoginError(
+                f"The server's OAuth2 metadata names a plain-http {key} ({value}) although the connection "
+                "uses https; refusing to send credentials over http. Fix the server's public URL "
+                "configuration (or the connection host)."
+            )
+        return value
 
     issuer = body.get("issuer")
     return ServerEndpoints(
@@ -587,10 +601,11 @@ def run_login(
     located = _locate(conn_id)
     if not located.in_metadata_db and not allow_outside_db:
         raise LoginError(
-            f"Connection {conn_id!r} is defined by {located.where}, which this command cannot "
-            "update. Either move it to the metadata DB (`airflow connections add`, then remove it from "
-            f"there), or rerun with --print-extra to print the connection extra including the new refresh "
-            f"token (a secret!) and store it in {located.where} yourself."
+            f"Connection {conn_id!r} is defined by {located.where}, which this command cannot update "
+            "(and which takes precedence over the metadata DB). Either move the connection to the metadata "
+            f"DB (`airflow connections add {conn_id} ...`, then remove it from {located.where}), or rerun "
+            "with --print-extra, which prints the connection extra including the new refresh token (a "
+            f"secret!), and store that extra in {located.where} yourself."
         )
     config = _login_config(located, conn_id)
     requested = _requested_scopes(config, scopes)
