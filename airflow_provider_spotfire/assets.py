@@ -26,7 +26,9 @@ def library_item_uri(conn_id: str, library_path: str) -> str:
 def sanitize_uri(uri: SplitResult) -> SplitResult:
     """Normalise a ``spotfire://`` URI (Airflow's asset URI hook): a connection id and an item path."""
     if not uri.netloc:
-        raise ValueError("URI format spotfire:// must name a connection id: spotfire://<conn_id>/<library path>")
+        raise ValueError(
+            "URI format spotfire:// must name a connection id: spotfire://<conn_id>/<library path>"
+        )
     segments = [s for s in unquote(uri.path).split("/") if s]
     if not segments:
         raise ValueError("URI format spotfire:// must contain a library item path after the connection id")
@@ -35,6 +37,8 @@ def sanitize_uri(uri: SplitResult) -> SplitResult:
     return uri._replace(path=quote("/" + "/".join(segments), safe="/"))
 
 
-def create_asset(*, conn_id: str = "spotfire_default", library_path: str, extra: dict[str, Any] | None = None) -> Asset:
+def create_asset(
+    *, conn_id: str = "spotfire_default", library_path: str, extra: dict[str, Any] | None = None
+) -> Asset:
     """An Asset for the library item ``library_path`` on the server of ``conn_id``."""
     return Asset(uri=library_item_uri(conn_id, library_path), extra=extra or {})

@@ -26,7 +26,9 @@ def test_sanitize_normalises(uri, expected):
     assert sanitize_uri(urlsplit(uri)).geturl() == expected
 
 
-@pytest.mark.parametrize("uri", ["spotfire:///Airflow/x", "spotfire://conn", "spotfire://conn/", "spotfire://c/x?y=1"])
+@pytest.mark.parametrize(
+    "uri", ["spotfire:///Airflow/x", "spotfire://conn", "spotfire://conn/", "spotfire://c/x?y=1"]
+)
 def test_sanitize_rejects_incomplete_uris(uri):
     with pytest.raises(ValueError, match="spotfire://"):
         sanitize_uri(urlsplit(uri))

@@ -90,7 +90,7 @@ def install_error_handlers(app: FastAPI) -> None:
                 return error_response(
                     "method_not_allowed",
                     f"The HTTP method {request.method} is not allowed",
-                    headers=exc.headers,
+                    headers=dict(exc.headers) if exc.headers else None,
                 )
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
