@@ -30,6 +30,7 @@ import pandas as pd
 from pandas.api.extensions import ExtensionDtype
 from spotfire import sbdf as _sbdf
 
+from airflow_provider_spotfire._sbdf_file import SBDF_MAGIC, assert_sbdf_file, is_sbdf_file
 from airflow_provider_spotfire.exceptions import SpotfireDataError
 
 __all__ = [
@@ -44,7 +45,6 @@ __all__ = [
 ]
 
 #: First bytes of every SBDF file: section marker 0xDF 0x5B, then the file-header section id 0x01.
-SBDF_MAGIC = b"\xdf\x5b\x01"
 
 _I64_MIN = int(np.iinfo(np.int64).min)
 _I64_MAX = int(np.iinfo(np.int64).max)
@@ -169,36 +169,6 @@ def temporary_sbdf(
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(name)
-
-
-def is_sbdf_file(path: str | os.PathLike[str]) -> bool:
-    """True when ``path`` is a readable file starting with the SBDF magic bytes (``DF 5B 01``)."""
-    try:
-        with open(path, "rb") as fh:
-            return fh.read(len(SBDF_MAGIC)) == SBDF_MAGIC
-    except OSError:
-        return False
-
-
-def assert_sbdf_file(path: str | os.PathLike[str]) -> None:
-    """Raise :class:`SpotfireDataError` unless ``path`` is an SBDF file (see :func:`is_sbdf_file`)."""
-    shown = os.fsdecode(os.fspath(path))
-    fix = "export it with spotfire.sbdf.export_data or pass a DataFrame"
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(16)
-    except FileNotFoundError:
-        raise SpotfireDataError(f"{shown!r} is not an SBDF file (it does not exist); {fix}") from None
-    except IsADirectoryError:
-        raise SpotfireDataError(f"{shown!r} is not an SBDF file (it is a directory); {fix}") from None
-    except OSError as exc:
-        raise SpotfireDataError(f"{shown!r} is not an SBDF file (cannot read it: {exc}); {fix}") from exc
-    if not head:
-        raise SpotfireDataError(f"{shown!r} is not an SBDF file (it is empty); {fix}")
-    if not head.startswith(SBDF_MAGIC):
-        raise SpotfireDataError(
-            f"{shown!r} is not an SBDF file (it starts with {head!r}, expected {SBDF_MAGIC!r}); {fix}"
-        )
 
 
 def read_sbdf(path: str | os.PathLike[str]) -> pd.DataFrame:

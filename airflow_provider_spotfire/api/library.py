@@ -634,7 +634,7 @@ class SbdfFileUpload:
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         finish_timeout: float = DEFAULT_FINISH_TIMEOUT,
     ) -> None:
-        from airflow_provider_spotfire.sbdf import assert_sbdf_file
+        from airflow_provider_spotfire._sbdf_file import assert_sbdf_file
 
         self.hook = hook
         self.path = os.fsdecode(os.fspath(path))

@@ -179,7 +179,7 @@ class SpotfireUploadSbdfOperator(SpotfireHookMixin, BaseOperator):
                 raise SpotfireConfigurationError(
                     "source is an empty string; give the path of an .sbdf file, a DataFrame or a callable."
                 )
-            from airflow_provider_spotfire.sbdf import assert_sbdf_file
+            from airflow_provider_spotfire._sbdf_file import assert_sbdf_file
 
             assert_sbdf_file(path)
             return "file", path
