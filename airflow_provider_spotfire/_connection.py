@@ -155,10 +155,13 @@ class SpotfireConnectionConfig:
                 f"`airflow-spotfire login --conn-id {conn_id}`."
             )
 
-        method = (extra.get("token_auth_method") or AUTH_BASIC).strip()
+        # "client_auth_method"; "token_auth_method" is still read, but Airflow masks any extra whose
+        # name contains "token", so the UI would show and save it as "***".
+        method_key = "client_auth_method" if extra.get("client_auth_method") else "token_auth_method"
+        method = (extra.get(method_key) or AUTH_BASIC).strip()
         if method not in AUTH_METHODS:
             raise SpotfireConfigurationError(
-                f"{where}: token_auth_method {method!r} is not supported; use one of {', '.join(AUTH_METHODS)}."
+                f"{where}: {method_key} {method!r} is not supported; use one of {', '.join(AUTH_METHODS)}."
             )
 
         scopes_raw = extra.get("scopes")

@@ -94,7 +94,7 @@ def get_provider_info() -> dict[str, Any]:
                         "api.licenses.read, api.licenses.write).",
                         "schema": {"type": ["string", "null"]},
                     },
-                    "token_auth_method": {
+                    "client_auth_method": {
                         "label": "Client authentication",
                         "description": "How the client id/secret reach the token endpoint: HTTP Basic "
                         "(Spotfire's documented way) or in the form body.",

@@ -86,7 +86,7 @@ def test_extras_are_read_and_legacy_prefix_accepted():
                 "grant_type": "refresh_token",
                 "extra__spotfire__refresh_token": "rt",
                 "scopes": "api.licenses.read, api.rest.library.upload",
-                "token_auth_method": "client_secret_post",
+                "client_auth_method": "client_secret_post",
                 "verify": "/etc/ssl/ca.pem",
                 "timeout": "12.5",
             },
@@ -125,8 +125,8 @@ def test_verify_can_be_switched_off_explicitly(value):
             "airflow-spotfire login",
         ),
         (
-            {"host": "https://h", "login": "i", "password": "p", "extra": {"token_auth_method": "jwt"}},
-            "token_auth_method",
+            {"host": "https://h", "login": "i", "password": "p", "extra": {"client_auth_method": "jwt"}},
+            "client_auth_method",
         ),
         ({"host": "https://h", "login": "i", "password": "p", "extra": {"timeout": "soon"}}, "timeout"),
         (
@@ -160,3 +160,21 @@ def test_plain_http_to_remote_host_only_when_explicitly_allowed():
 )
 def test_loopback_detection(host, loopback):
     assert is_loopback_host(host) is loopback
+
+
+def test_legacy_token_auth_method_extra_is_still_read():
+    cfg = SpotfireConnectionConfig.from_connection(
+        conn(host="https://h", login="i", password="p", extra={"token_auth_method": "client_secret_post"})
+    )
+    assert cfg.token_auth_method == "client_secret_post"
+
+
+def test_no_connection_field_name_is_masked_by_airflow():
+    """Airflow masks extras whose names contain sensitive words; only the refresh token may be one."""
+    from airflow.providers.common.compat.sdk import redact
+
+    from airflow_provider_spotfire import get_provider_info
+
+    fields = get_provider_info()["connection-types"][0]["conn-fields"]
+    masked = {name for name in fields if redact("visible", name) != "visible"}
+    assert masked == {"refresh_token"}

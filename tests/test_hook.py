@@ -78,7 +78,7 @@ def test_client_secret_basic_is_the_default(spotfire_emulator, connect):
 
 
 def test_client_secret_post_sends_credentials_in_the_body(spotfire_emulator, connect):
-    hook = SpotfireHook(connect("post-auth", "post-auth-secret", token_auth_method="client_secret_post"))
+    hook = SpotfireHook(connect("post-auth", "post-auth-secret", client_auth_method="client_secret_post"))
     assert hook.call(LIST_LICENSES)
     token_calls = [
         e for e in admin(spotfire_emulator, "GET", "requests") if e["path"].endswith("/oauth2/token")

@@ -92,7 +92,7 @@ def test_connection_form_fields_render_from_provider_info():
 
     pm = ProvidersManager()
     widgets = pm.connection_form_widgets
-    for field in ("grant_type", "refresh_token", "scopes", "token_auth_method", "verify", "timeout"):
+    for field in ("grant_type", "refresh_token", "scopes", "client_auth_method", "verify", "timeout"):
         assert f"extra__spotfire__{field}" in widgets, field
     assert widgets["extra__spotfire__refresh_token"].is_sensitive
     behaviour = pm.field_behaviours["spotfire"]
