@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
@@ -22,6 +23,7 @@ from airflow_provider_spotfire.api.library import (
     split_library_path,
     validate_chunking,
 )
+from airflow_provider_spotfire.assets import create_asset
 from airflow_provider_spotfire.exceptions import SpotfireConfigurationError, SpotfireDataError, SpotfireError
 from airflow_provider_spotfire.links import SpotfireLibraryItemLink, library_item_url
 from airflow_provider_spotfire.operators.base import SpotfireHookMixin, default_deferrable
@@ -132,6 +134,11 @@ class SpotfireUploadSbdfOperator(SpotfireHookMixin, BaseOperator):
         spotfire_conn_id: str = "spotfire_default",
         **kwargs: Any,
     ) -> None:
+        if "outlets" not in kwargs and isinstance(library_path, str) and "{{" not in library_path:
+            # The library item as an Asset, so downstream DAGs can be scheduled on it; an invalid
+            # path is left to execute(), which explains it fully.
+            with contextlib.suppress(ValueError):
+                kwargs["outlets"] = [create_asset(conn_id=spotfire_conn_id, library_path=library_path)]
         super().__init__(**kwargs)
         validate_chunking(chunk_size, parallelism)
         if (
@@ -164,6 +171,7 @@ class SpotfireUploadSbdfOperator(SpotfireHookMixin, BaseOperator):
         self.poll_interval = float(poll_interval)
         self.spotfire_conn_id = spotfire_conn_id
         self._upload: SbdfFileUpload | None = None
+        self._result: dict[str, Any] | None = None
         self._done = False
         self._killed = False
 
@@ -230,6 +238,7 @@ class SpotfireUploadSbdfOperator(SpotfireHookMixin, BaseOperator):
                 "rows": written.rows,
                 "columns": written.columns,
                 "notes": list(written.notes),
+                "column_types": {str(k): str(v) for k, v in written.column_types.items()},
             }
             return self._upload_file(written.path, context, started, extra)
 
@@ -256,6 +265,7 @@ class SpotfireUploadSbdfOperator(SpotfireHookMixin, BaseOperator):
         url = library_item_url(self.hook.config, result.library_path)
         context["ti"].xcom_push(key=SpotfireLibraryItemLink.xcom_key, value=url)
         out = {**result.to_dict(), "url": url, **extra}
+        self._result = out
         if not self.deferrable:
             self._done = True
             self.log.info(
@@ -313,6 +323,7 @@ class SpotfireUploadSbdfOperator(SpotfireHookMixin, BaseOperator):
             raise
         self._done = True
         result = {**result, "finished_at": parsed.details.get("finished_at") or result.get("finished_at")}
+        self._result = result
         self.log.info(
             "Upload job %s finished: %s is in the library.", result["job_id"], result["library_path"]
         )
@@ -339,6 +350,15 @@ class SpotfireUploadSbdfOperator(SpotfireHookMixin, BaseOperator):
         )
         helper.start()
         helper.join(ON_KILL_TIMEOUT)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage: the library item as output dataset, with its SBDF schema (DataFrame sources)."""
+        from airflow_provider_spotfire.openlineage import library_item_lineage
+
+        result = self._result or {}
+        return library_item_lineage(
+            self.hook.config, result.get("library_path") or self.library_path, result.get("column_types")
+        )
 
 
 __all__ = ["SpotfireUploadSbdfOperator"]

@@ -1,0 +1,110 @@
+"""Wait for an Automation Services job that is already running (started elsewhere or by another task)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from airflow.providers.common.compat.sdk import (
+    AirflowSensorTimeout,
+    BaseSensorOperator,
+    Context,
+    PokeReturnValue,
+)
+
+from airflow_provider_spotfire.api.automation import JobOutcome, JobWatch, failure_message
+from airflow_provider_spotfire.exceptions import SpotfireConfigurationError, SpotfireJobError
+from airflow_provider_spotfire.operators.base import SpotfireHookMixin, default_deferrable
+from airflow_provider_spotfire.triggers.automation import SpotfireAutomationJobTrigger
+from airflow_provider_spotfire.triggers.events import validate_event
+
+
+class SpotfireAutomationJobSensor(SpotfireHookMixin, BaseSensorOperator):
+    """Succeeds when an Automation Services job is Finished; fails with the server's message otherwise.
+
+    Same outcome table as :class:`~.operators.automation.SpotfireRunAutomationJobOperator`: Finished
+    succeeds, Failed/Canceled/Missing/NotSet fail, Queued/InProgress keep waiting. The sensor
+    does not own the job, so it never aborts it (not on timeout, not when killed).
+
+    Works in ``poke`` and ``reschedule`` mode, or ``deferrable`` (waits in the triggerer until the
+    sensor's ``timeout``). The final ExecutionStatus dict is pushed as the return value.
+
+    :param job_id: the job id (templated), e.g. ``{{ ti.xcom_pull(task_ids='start', key='job_id') }}``.
+    :param deferrable: wait in the triggerer instead of poking from a worker.
+    :param spotfire_conn_id: the ``spotfire`` connection.
+    """
+
+    template_fields: Sequence[str] = ("job_id",)
+    ui_color = "#d6e8f5"
+
+    def __init__(
+        self,
+        *,
+        job_id: str,
+        deferrable: bool = default_deferrable(),
+        spotfire_conn_id: str = "spotfire_default",
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("poke_interval", 30)
+        super().__init__(**kwargs)
+        self.job_id = job_id
+        self.deferrable = deferrable
+        self.spotfire_conn_id = spotfire_conn_id
+        self._watch: JobWatch | None = None
+
+    def _job_id(self) -> str:
+        job_id = str(self.job_id or "").strip()
+        if not job_id or job_id == "None":
+            raise SpotfireConfigurationError(
+                f"{type(self).__name__} {self.task_id!r} got no job_id; pass the id returned by the "
+                "operator that started the job (XCom key 'job_id')."
+            )
+        return job_id
+
+    def poke(self, context: Context) -> PokeReturnValue:
+        """One status request: done when Finished, raise on a failed outcome, wait otherwise."""
+        job_id = self._job_id()
+        if self._watch is None or self._watch.job_id != job_id:
+            self._watch = JobWatch(job_id, logger=self.log)
+        status = self.hook.get_automation_job_status(job_id, missing_ok=True)
+        self._watch.observe(status)
+        if status.outcome is JobOutcome.SUCCESS:
+            return PokeReturnValue(is_done=True, xcom_value=status.to_dict())
+        if status.outcome in (JobOutcome.FAILURE, JobOutcome.UNDETERMINED):
+            raise SpotfireJobError(failure_message(status), job_id=job_id, status=status.status_code)
+        return PokeReturnValue(is_done=False)
+
+    def execute(self, context: Context) -> Any:
+        """Poke (or reschedule); when deferrable, poke once and hand the wait to the trigger."""
+        if not self.deferrable:
+            return super().execute(context)
+        first = self.poke(context)
+        if first.is_done:
+            return first.xcom_value
+        self.defer(
+            trigger=SpotfireAutomationJobTrigger(
+                job_id=self._job_id(),
+                spotfire_conn_id=self.spotfire_conn_id,
+                poll_interval=self.poke_interval,
+                deadline=time.time() + self.timeout,
+                abort_unfinished=False,
+                abort_on_kill=False,
+                last_status=self._watch.last_status if self._watch else None,
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=self.timeout + 300),
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        """Resume after the trigger: the final status, AirflowSensorTimeout, or the job's error."""
+        if isinstance(event, dict) and event.get("status") == "timeout":
+            raise AirflowSensorTimeout(str(event.get("message")))
+        parsed = validate_event(event, job_id=self._job_id())
+        status = parsed.details.get("status") or {}
+        self.log.info("Automation Services job %s finished: %s", parsed.job_id, parsed.job_state)
+        return {"JobId": parsed.job_id, "StatusCode": parsed.job_state, "Message": status.get("Message", "")}
+
+
+__all__ = ["SpotfireAutomationJobSensor"]
