@@ -207,18 +207,28 @@ class SpotfireConnectionConfig:
 
 
 def _extras(conn: Any) -> dict[str, Any]:
-    """Read extras forgivingly; accept the legacy ``extra__spotfire__`` prefix."""
-    raw = getattr(conn, "extra_dejson", None)
-    if raw is None:
-        text = getattr(conn, "extra", None) or "{}"
+    """Read extras forgivingly; accept the legacy ``extra__spotfire__`` prefix.
+
+    The raw ``extra`` JSON string is parsed here rather than through ``extra_dejson``, which on
+    some Airflow versions registers secrets with a blocking supervisor call -- not allowed in a
+    trigger's event loop. The hooks mask the sensitive values themselves.
+    """
+    text = getattr(conn, "extra", None)
+    if isinstance(text, str) or text is None:
         try:
-            raw = json.loads(text)
+            raw = json.loads(text) if text else {}
         except ValueError:
             raise SpotfireConfigurationError(
                 f"Spotfire connection {getattr(conn, 'conn_id', '?')!r}: extra is not valid JSON."
             ) from None
+    else:
+        raw = getattr(conn, "extra_dejson", None) or {}
+    if not isinstance(raw, dict):
+        raise SpotfireConfigurationError(
+            f"Spotfire connection {getattr(conn, 'conn_id', '?')!r}: extra must be a JSON object."
+        )
     out: dict[str, Any] = {}
-    for key, value in (raw or {}).items():
+    for key, value in raw.items():
         name = key.removeprefix("extra__spotfire__")
         if value is not None and value != "":
             out[name] = value

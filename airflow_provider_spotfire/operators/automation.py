@@ -165,8 +165,9 @@ class SpotfireRunAutomationJobOperator(SpotfireHookMixin, ResumableJobMixin, Bas
         ti = context["ti"]
         ti.xcom_push(key=XCOM_JOB_ID, value=job_id)
         url = automation_job_url(self.hook.config, library_path=self.library_path, library_id=self.library_id)
-        if url:
-            ti.xcom_push(key=SpotfireAutomationJobLink.xcom_key, value=url)
+        # Always pushed ("" when the job has no browsable address) so that rendering the link never
+        # looks up a missing XCom, which Airflow logs as an error.
+        ti.xcom_push(key=SpotfireAutomationJobLink.xcom_key, value=url or "")
 
     def get_job_status(self, external_id: Any, context: Context) -> str:
         """StatusCode of a job started by an earlier try (404 reads as Missing)."""
@@ -292,6 +293,17 @@ class SpotfireRunAutomationJobOperator(SpotfireHookMixin, ResumableJobMixin, Bas
             self._abort(
                 self.job_id, f"Airflow task {self._label} was killed (timeout, marked failed or cleared)"
             )
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage: the library job file as input dataset, the job id as an externalQuery run facet."""
+        from airflow_provider_spotfire.openlineage import automation_job_lineage
+
+        return automation_job_lineage(
+            self.hook.config,
+            library_path=self.library_path,
+            job_id=self.job_id,
+            status=self._final.status_code if self._final else None,
+        )
 
 
 __all__ = ["SpotfireRunAutomationJobOperator"]

@@ -109,7 +109,7 @@ async def test_library_id_deferrable(spotfire_conn_id, spotfire_emulator):
     )
     assert result["StatusCode"] == "Finished"
     assert as_job(spotfire_emulator, ti.xcom["job_id"])["itemId"] == EXPORT_FINANCE_ID
-    assert "spotfire_automation_job_url" not in ti.xcom  # no browser address for a job started by id
+    assert ti.xcom["spotfire_automation_job_url"] == ""  # no browser address for a job started by id
 
 
 async def test_inline_job_xml_deferrable(spotfire_conn_id, spotfire_emulator):
