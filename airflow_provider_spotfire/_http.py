@@ -366,7 +366,9 @@ def new_async_client(*, verify: bool | str, timeout: float) -> httpx.AsyncClient
         verify=ssl_verify,
         timeout=timeout,
         headers={"User-Agent": USER_AGENT},
-        limits=httpx.Limits(max_connections=20, max_keepalive_connections=20),  # small pool: httpcore scans every pooled connection per request
+        limits=httpx.Limits(
+            max_connections=20, max_keepalive_connections=20
+        ),  # small pool: httpcore scans every pooled connection per request
         follow_redirects=False,
     )
 

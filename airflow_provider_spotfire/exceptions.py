@@ -68,6 +68,18 @@ class SpotfireApiError(SpotfireError):
         self.path = path
         self.retry_after = retry_after
 
+    def with_message(self, message: str) -> SpotfireApiError:
+        """A copy of this error (same class and HTTP details) with a clearer message."""
+        return type(self)(
+            message,
+            status_code=self.status_code,
+            code=self.code,
+            description=self.description,
+            method=self.method,
+            path=self.path,
+            retry_after=self.retry_after,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe summary (used in trigger events and XCom)."""
         return {

@@ -32,9 +32,15 @@ def test_upload_operator_declares_its_library_item_as_outlet():
 
 
 def test_upload_openlineage_output_dataset_with_schema(spotfire_emulator, spotfire_conn_id):
-    frame = pd.DataFrame({"region": ["EMEA", "APJ"], "units": pd.Series([1, 2], dtype="int16"), "revenue": [1.5, 2.5]})
+    frame = pd.DataFrame(
+        {"region": ["EMEA", "APJ"], "units": pd.Series([1, 2], dtype="int16"), "revenue": [1.5, 2.5]}
+    )
     op = SpotfireUploadSbdfOperator(
-        task_id="upload", library_path="/Airflow/Reports/lineage", source=frame, overwrite=True, deferrable=False
+        task_id="upload",
+        library_path="/Airflow/Reports/lineage",
+        source=frame,
+        overwrite=True,
+        deferrable=False,
     )
     op.execute({"ti": _TI()})
     lineage = op.get_openlineage_facets_on_complete(None)
@@ -68,7 +74,9 @@ def test_producer_dag_emits_an_asset_event(airflow_db, spotfire_emulator, spotfi
     from airflow.models.asset import AssetEvent, AssetModel
     from airflow.utils.session import create_session
 
-    dag_run = run_dag(EXAMPLE_DAGS / "example_spotfire_assets_producer.py", "example_spotfire_assets_producer")
+    dag_run = run_dag(
+        EXAMPLE_DAGS / "example_spotfire_assets_producer.py", "example_spotfire_assets_producer"
+    )
     assert set(task_states(dag_run).values()) == {"success"}
     with create_session() as session:
         events = (

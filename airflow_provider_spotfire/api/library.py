@@ -521,15 +521,7 @@ def explain_create_error(exc: SpotfireApiError, upload: LibraryUpload, client_id
         )
     if message is None:
         return exc
-    return type(exc)(
-        message + said + ".",
-        status_code=exc.status_code,
-        code=exc.code,
-        description=exc.description,
-        method=exc.method,
-        path=exc.path,
-        retry_after=exc.retry_after,
-    )
+    return exc.with_message(message + said + ".")
 
 
 def _lost_create_error(exc: SpotfireTransportError, upload: LibraryUpload) -> SpotfireTransportError:

@@ -270,15 +270,7 @@ def _id_hint(kind: str, value: str | None) -> str:
 def rewrap(exc: SpotfireError, message: str) -> SpotfireError:
     """A copy of ``exc`` (same class and HTTP details) with a clearer ``message``."""
     if isinstance(exc, SpotfireApiError):
-        return type(exc)(
-            message,
-            status_code=exc.status_code,
-            code=exc.code,
-            description=exc.description,
-            method=exc.method,
-            path=exc.path,
-            retry_after=exc.retry_after,
-        )
+        return exc.with_message(message)
     return type(exc)(message)
 
 

@@ -559,13 +559,15 @@ async def finish_job(job_id: str, request: Request, caller: LibraryCaller) -> JS
         for c, d in zip(chunks, dest, strict=True):
             os.replace(c.path, d)
         size = total
-        sha256 = running_sha or await anyio.to_thread.run_sync(_sha256_of, dest)
+        sha256: str = (
+            running_sha if running_sha is not None else await anyio.to_thread.run_sync(_sha256_of, dest)
+        )
     except Exception:
         unlink_all(dest)
         with state.lock:
             job.finishing = False
-            err = _fail(state, job, "internal_error", "Could not assemble the uploaded chunks")
-        raise err from None
+            failure = _fail(state, job, "internal_error", "Could not assemble the uploaded chunks")
+        raise failure from None
 
     old_content: list[str] | None = None
     with state.lock:
