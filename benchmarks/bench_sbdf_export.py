@@ -6,7 +6,7 @@ For each case a 6-column frame (int64, float64, str object, bool, naive datetime
 that needs conversion) is written with ``write_sbdf``; the baseline writes an *equivalent,
 already-compatible* frame (the converted column pre-converted outside the timing) with
 ``spotfire.sbdf.export_data``. Both must produce byte-identical files. Repetitions alternate the
-order (AB, BA, ...). Prints a markdown table and writes it to ``benchmarks/results/sbdf_export.md``.
+order (AB, BA, ...). Prints a markdown table and writes it to ``benchmarks/results/sbdf_export_<case>.md``.
 Goal: median(write_sbdf) / median(export_data) ≤ 1.15.
 """
 
@@ -33,7 +33,7 @@ from spotfire import sbdf as spotfire_sbdf
 from airflow_provider_spotfire.sbdf import prepare_dataframe, write_sbdf
 
 GOAL = 1.15
-RESULTS = Path(__file__).resolve().parent / "results" / "sbdf_export.md"
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
 def base_columns(rows: int, seed: int = 0) -> dict[str, object]:
@@ -173,9 +173,10 @@ def main() -> None:
     table = render(results, args.rows, args.repeat)
     print(table)
     if not args.no_save:
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(table, encoding="utf-8")
-        print(f"written to {RESULTS}", file=sys.stderr)
+        RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+        target = RESULTS_DIR / f"sbdf_export_{'_'.join(cases)}.md"
+        target.write_text(table, encoding="utf-8")
+        print(f"written to {target}", file=sys.stderr)
 
 
 if __name__ == "__main__":
