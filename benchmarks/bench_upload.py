@@ -82,9 +82,9 @@ def child(side: str, path: str, library_path: str) -> dict[str, Any]:
     """Upload ``path`` one way; returns timings and memory of this process."""
     import requests
 
+    from airflow_provider_spotfire._sbdf_file import assert_sbdf_file
     from airflow_provider_spotfire.api.library import FIRST_CHUNK, LibraryUpload, build_create_upload_job
     from airflow_provider_spotfire.hooks.spotfire import SpotfireHook
-    from airflow_provider_spotfire._sbdf_file import assert_sbdf_file
 
     hook = SpotfireHook(CONN_ID)
     cfg = hook.config

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from airflow.sdk import DAG
+
 from airflow_provider_spotfire.assets import create_asset
 from airflow_provider_spotfire.operators.automation import SpotfireRunAutomationJobOperator
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import datetime
 
 import pandas as pd
-
 from airflow.sdk import DAG, task
+
 from airflow_provider_spotfire.operators.library import SpotfireUploadSbdfOperator
 
 with DAG(

@@ -18,8 +18,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pandas as pd
-
 from airflow.sdk import DAG, task
+
 from airflow_provider_spotfire.operators.automation import SpotfireRunAutomationJobOperator
 from airflow_provider_spotfire.operators.library import SpotfireUploadSbdfOperator
 from airflow_provider_spotfire.operators.licenses import SpotfireSyncGroupLicensesOperator

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-
 from airflow.providers.common.compat.sdk import Asset
+
 from airflow_provider_spotfire.operators.library import SpotfireUploadSbdfOperator
 from tests.helpers import EXAMPLE_DAGS, run_dag, task_states
 
