@@ -214,9 +214,9 @@ def _extras(conn: Any) -> dict[str, Any]:
     trigger's event loop. The hooks mask the sensitive values themselves.
     """
     text = getattr(conn, "extra", None)
-    if isinstance(text, str) or text is None:
+    if isinstance(text, str) and text.strip():
         try:
-            raw = json.loads(text) if text else {}
+            raw = json.loads(text)
         except ValueError:
             raise SpotfireConfigurationError(
                 f"Spotfire connection {getattr(conn, 'conn_id', '?')!r}: extra is not valid JSON."
