@@ -49,7 +49,20 @@ def run_dag(source: Path | str, dag_id: str, *, resources: tuple[str, ...] = (),
     """
     path = install_dag_file(source, resources=resources)
     dag = load_dag(path, dag_id)
+    _serialize_for_airflow_below_3_2(path)
     return dag.test(**test_kwargs)
+
+
+def _serialize_for_airflow_below_3_2(path: Path) -> None:
+    """Airflow < 3.2's ``dag.test()`` needs the DAG serialized in the DB first (3.2+ does it itself)."""
+    try:
+        from airflow.models.dagbag import DagBag, sync_bag_to_db
+    except ImportError:
+        return
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+
+    DagBundlesManager().sync_bundles_to_db()
+    sync_bag_to_db(DagBag(dag_folder=str(path)), "dags-folder", None)
 
 
 def task_states(dag_run) -> dict[str, str]:
