@@ -420,22 +420,17 @@ class LicenseHookMixin(SpotfireHookBase):
 
         Needs ``api.licenses.write`` and an API client in the Administrator group. Idempotent.
         """
-        request = set_group_license_request(license_name, group_id, functions)
-        with explain_errors(
-            write=True,
-            client_id=self.config.client_id,
-            license_name=license_name,
-            group_id=group_id,
-            write_scope_granted=self._write_scope_granted,
-        ):
-            self.call(request)
+        self._write(set_group_license_request(license_name, group_id, functions), license_name, group_id)
 
     def remove_group_license(self, license_name: str, group_id: str) -> None:
         """Remove a license set explicitly on a group (it may still be inherited from a parent group).
 
         Needs ``api.licenses.write`` and an API client in the Administrator group. Idempotent.
         """
-        request = remove_group_license_request(license_name, group_id)
+        self._write(remove_group_license_request(license_name, group_id), license_name, group_id)
+
+    def _write(self, request: ApiRequest[Any], license_name: str, group_id: str) -> None:
+        """Send a license write, turning refusals into errors that name what to fix."""
         with explain_errors(
             write=True,
             client_id=self.config.client_id,
