@@ -76,7 +76,9 @@ def test_context_path_from_host_or_extra():
     assert b.server_url == "https://h"
 
 
-def test_extras_are_read_and_legacy_prefix_accepted():
+def test_extras_are_read_and_legacy_prefix_accepted(tmp_path):
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
     cfg = SpotfireConnectionConfig.from_connection(
         conn(
             host="https://h",
@@ -87,7 +89,7 @@ def test_extras_are_read_and_legacy_prefix_accepted():
                 "extra__spotfire__refresh_token": "rt",
                 "scopes": "api.licenses.read, api.rest.library.upload",
                 "client_auth_method": "client_secret_post",
-                "verify": "/etc/ssl/ca.pem",
+                "verify": str(ca),
                 "timeout": "12.5",
             },
         )
@@ -95,7 +97,7 @@ def test_extras_are_read_and_legacy_prefix_accepted():
     assert cfg.refresh_token == "rt"
     assert cfg.scopes_override == ("api.licenses.read", "api.rest.library.upload")
     assert cfg.token_auth_method == "client_secret_post"
-    assert cfg.verify == "/etc/ssl/ca.pem"
+    assert cfg.verify == str(ca)
     assert cfg.timeout == 12.5
     assert set(cfg.secrets()) == {"sec", "rt"}
 

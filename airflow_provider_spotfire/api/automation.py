@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
+from airflow_provider_spotfire import _validation as validate
 from airflow_provider_spotfire._http import HttpResponse
 from airflow_provider_spotfire.api import scopes as S
 from airflow_provider_spotfire.api.base import ApiRequest
@@ -256,6 +257,7 @@ class AutomationJobSource:
             raise SpotfireConfigurationError(
                 f"job_xml must be an Automation Services job definition (XML starting with '<'); {hint}."
             )
+        validate.job_source(self.library_path, self.library_id, self.job_xml)
 
     @property
     def kind(self) -> str:
