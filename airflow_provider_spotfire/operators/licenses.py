@@ -445,6 +445,7 @@ class SpotfireSetGroupLicenseOperator(SpotfireHookMixin, BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         validate.url_segment("group_id", self.group_id)
+        normalize_functions(self.license_functions)  # the shape, before any request
         return set_group_license(
             self.hook, self.group_id, self.license_name, self.license_functions, self.log
         )
