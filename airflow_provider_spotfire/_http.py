@@ -25,6 +25,7 @@ import httpx
 import requests
 import tenacity
 
+from airflow_provider_spotfire import _validation as validate
 from airflow_provider_spotfire._connection import is_plain_http_answer, plain_http_message
 from airflow_provider_spotfire.exceptions import (
     SpotfireApiError,
@@ -216,6 +217,11 @@ class RetryPolicy:
     max_backoff: float = 30.0
     max_retry_after: float = 300.0
     max_total_wait: float = 900.0
+
+    def __post_init__(self) -> None:
+        validate.backoff_fields(
+            self, "max_attempts", "initial_backoff", "max_backoff", "max_retry_after", "max_total_wait"
+        )
 
     def is_retryable(self, exc: BaseException, idempotent: bool) -> bool:
         if isinstance(exc, SpotfireTLSError):

@@ -119,6 +119,18 @@ def parallelism(value: Any) -> int:
     return integer("parallelism", value, minimum=1, maximum=MAX_PARALLELISM, unit="of chunks")
 
 
+def backoff_fields(settings: Any, attempts: str, *durations: str) -> None:
+    """Check (and convert in place) the attempt count and the durations of a frozen retry dataclass."""
+    owner = type(settings).__name__
+    converted: dict[str, float] = {
+        attempts: integer(f"{owner}.{attempts}", getattr(settings, attempts), minimum=1, maximum=1000)
+    }
+    for name in durations:
+        converted[name] = seconds(f"{owner}.{name}", getattr(settings, name), allow_zero=True)
+    for name, value in converted.items():
+        object.__setattr__(settings, name, value)
+
+
 # ------------------------------------------------------------------------------------------ strings
 def description(value: Any) -> str | None:
     """An item description: ``None`` or a string of at most 10,000 characters."""

@@ -21,6 +21,8 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_spotfire._http import RetryPolicy
+from airflow_provider_spotfire.api.automation import BusyRetry
 from airflow_provider_spotfire.emulator import seed
 from airflow_provider_spotfire.exceptions import SpotfireConfigurationError, SpotfireTLSError
 from airflow_provider_spotfire.hooks.spotfire import SpotfireAsyncHook, SpotfireHook
@@ -180,6 +182,16 @@ CASES = [
         "trigger-deadline-nan",
         lambda e: SpotfireUploadJobTrigger(job_id="j", deadline=float("nan")),
         r"deadline must be a finite number of epoch seconds",
+    ),
+    Case(
+        "as-busy-retry-zero-attempts",
+        lambda e: as_job(e, library_path=JOB_PATH, busy_retry=BusyRetry(max_attempts=0)),
+        r"BusyRetry\.max_attempts must be a whole number from 1 to 1,000, got 0",
+    ),
+    Case(
+        "hook-retry-policy-nan-backoff",
+        lambda e: SpotfireHook(e.conn_id, retry_policy=RetryPolicy(initial_backoff=float("nan"))),
+        r"RetryPolicy\.initial_backoff must be a finite number of seconds, got nan",
     ),
     # ---- TLS
     Case(

@@ -433,6 +433,9 @@ class BusyRetry:
     max_delay: float = 60.0
     max_wait: float = 600.0
 
+    def __post_init__(self) -> None:
+        validate.backoff_fields(self, "max_attempts", "initial_delay", "max_delay", "max_wait")
+
     def delays(self) -> Iterator[float]:
         """Seconds to wait before starts 2, 3, ... (bounded by max_attempts and max_wait)."""
         waited = 0.0
