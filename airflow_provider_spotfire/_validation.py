@@ -69,7 +69,8 @@ def number(
     """A finite number > 0 (or >= 0 with ``allow_zero``), at most ``maximum``."""
     result = _to_float(name, value, unit)
     if not math.isfinite(result):
-        raise _fail(f"{name} must be a finite number of {unit}, got {value!r}; pass e.g. 5.")
+        example = "; pass e.g. 5" if unit == "seconds" else ""
+        raise _fail(f"{name} must be a finite number of {unit}, got {value!r}{example}.")
     if result < 0 or (result == 0 and not allow_zero):
         bound = "zero or more" if allow_zero else "more than zero"
         raise _fail(f"{name} must be {bound} {unit}, got {value!r}.")
@@ -314,7 +315,7 @@ def license_sync_scope(
 
 # ------------------------------------------------------------------------------------------ TLS
 def tls_verify(value: Any, where: str) -> bool | str:
-    """The ``verify`` extra: true/false (also as text) or the path of an existing CA bundle file/directory."""
+    """The ``verify`` extra: true/false (also as text) or the path of an existing CA bundle file."""
     import os
 
     if isinstance(value, bool):
@@ -325,7 +326,7 @@ def tls_verify(value: Any, where: str) -> bool | str:
     if text.lower() in FALSE_WORDS:
         return False
     path = os.path.expanduser(text)
-    if not os.path.exists(path):
+    if not os.path.isfile(path):  # a directory would work for requests but not for the async client
         raise _fail(
             f"{where}: extra verify={value!r} is neither true/false nor the path of an existing CA bundle "
             "file. Set it to true (default), false (not recommended), or the path of the PEM file with the "

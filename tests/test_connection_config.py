@@ -180,3 +180,55 @@ def test_no_connection_field_name_is_masked_by_airflow():
     fields = get_provider_info()["connection-types"][0]["conn-fields"]
     masked = {name for name in fields if redact("visible", name) != "visible"}
     assert masked == {"refresh_token"}
+
+
+@pytest.mark.parametrize(
+    "extra", [{"context_path": ""}, {"extra__spotfire__context_path": ""}, {"context_path": "/"}]
+)
+def test_empty_context_path_means_a_server_at_the_root(extra):
+    cfg = SpotfireConnectionConfig.from_connection(
+        Connection(
+            conn_id="sf",
+            conn_type="spotfire",
+            host="https://h",
+            login="i",
+            password="p",
+            extra=json.dumps(extra),
+        )
+    )
+    assert cfg.server_url == "https://h"
+    assert cfg.default_token_url == "https://h/oauth2/token"
+
+
+@pytest.mark.parametrize(
+    ("host", "fixed"),
+    [
+        ("https//spotfire.example.com", "https://spotfire.example.com"),
+        ("https:/spotfire.example.com", "https://spotfire.example.com"),
+        ("HTTP:spotfire.example.com:8080", "http://spotfire.example.com:8080"),
+    ],
+)
+def test_scheme_typos_are_refused_with_the_fixed_url(host, fixed):
+    with pytest.raises(SpotfireConfigurationError, match=f"has a malformed scheme .*write it as {fixed}\\.$"):
+        SpotfireConnectionConfig.from_connection(conn(host=host, login="i", password="p"))
+
+
+@pytest.mark.parametrize("host", ["httpbin.example.com", "https.example.com", "http-gw.example.com:8443"])
+def test_hosts_that_merely_start_with_http_are_not_typos(host):
+    cfg = SpotfireConnectionConfig.from_connection(conn(host=host, login="i", password="p"))
+    assert cfg.base_url == "https://" + host
+
+
+def test_verify_must_be_a_file_not_a_directory(tmp_path):
+    with pytest.raises(SpotfireConfigurationError, match="nor the path of an existing CA bundle file"):
+        SpotfireConnectionConfig.from_connection(
+            conn(host="https://h", login="i", password="p", extra={"verify": str(tmp_path)})
+        )
+
+
+@pytest.mark.parametrize("timeout", ["nan", "inf", "-1", "0", True])
+def test_timeout_must_be_finite_and_positive(timeout):
+    with pytest.raises(SpotfireConfigurationError, match=r"extra timeout must be .* \(default 60\)\.$"):
+        SpotfireConnectionConfig.from_connection(
+            conn(host="https://h", login="i", password="p", extra={"timeout": timeout})
+        )
