@@ -421,3 +421,24 @@ def test_verify_false_warns_once_per_connection_in_our_words(monkeypatch, caplog
     assert len(ours) == 1
     assert "Point verify at the server's CA bundle" in ours[0].getMessage()
     assert [w for w in caught if "Unverified HTTPS request" in str(w.message)] == []
+
+
+@pytest.mark.parametrize(
+    ("fields", "error", "message"),
+    [
+        ({"host": "https://"}, SpotfireTLSError, r"the port speaks plain HTTP, not HTTPS"),
+        (
+            {"extra": {"context_path": "/nope"}},
+            SpotfireConfigurationError,
+            r"/nope/oauth2/token answered 404",
+        ),
+    ],
+    ids=["https-to-plain-http-port", "wrong-context-path"],
+)
+async def test_async_hook_of_the_triggers_names_the_same_causes(env: Env, fields, error, message) -> None:
+    if fields.get("host") == "https://":
+        fields = {"host": env.emulator.url.replace("http://", "https://")}
+    hook = SpotfireAsyncHook(env.conn(**fields), retry_policy=RetryPolicy(max_attempts=1))
+    with pytest.raises(error, match=message):
+        await hook.get_automation_job_status("00000000-0000-0000-0000-000000000000")
+    assert env.emulator.inspect()["as_jobs"] == []
