@@ -91,6 +91,16 @@ def epoch_deadline(name: str, value: Any) -> float | None:
     return number(name, value, unit="epoch seconds")
 
 
+def sensor_timing(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``poke_interval`` and ``timeout`` of a sensor's kwargs as finite seconds (timedeltas pass through)."""
+    from datetime import timedelta
+
+    for name in ("poke_interval", "timeout"):
+        if name in kwargs and not isinstance(kwargs[name], timedelta):
+            kwargs[name] = number(name, kwargs[name], allow_zero=True)
+    return kwargs
+
+
 def integer(name: str, value: Any, *, minimum: int, maximum: int, unit: str = "") -> int:
     """A whole number in ``[minimum, maximum]`` from an int or a numeric string (``"8"``)."""
     what = f" {unit}" if unit else ""

@@ -32,6 +32,8 @@ from airflow_provider_spotfire.operators.licenses import (
     SpotfireSetGroupLicenseOperator,
     SpotfireSyncGroupLicensesOperator,
 )
+from airflow_provider_spotfire.sensors.automation import SpotfireAutomationJobSensor
+from airflow_provider_spotfire.sensors.library import SpotfireUploadJobSensor
 from airflow_provider_spotfire.triggers.automation import SpotfireAutomationJobTrigger
 from airflow_provider_spotfire.triggers.library import SpotfireUploadJobTrigger
 
@@ -182,6 +184,16 @@ CASES = [
         "trigger-deadline-nan",
         lambda e: SpotfireUploadJobTrigger(job_id="j", deadline=float("nan")),
         r"deadline must be a finite number of epoch seconds",
+    ),
+    Case(
+        "as-sensor-poke-interval-inf",
+        lambda e: SpotfireAutomationJobSensor(task_id="s", job_id="j", poke_interval=math.inf),
+        r"poke_interval must be a finite number of seconds, got inf",
+    ),
+    Case(
+        "upload-sensor-timeout-nan",
+        lambda e: SpotfireUploadJobSensor(task_id="s", job_id="j", timeout="nan"),
+        r"timeout must be a finite number of seconds, got 'nan'",
     ),
     Case(
         "as-busy-retry-zero-attempts",
@@ -363,6 +375,8 @@ def test_numbers_rendered_as_strings_are_converted(env: Env) -> None:
     assert result["chunks"] == 5  # 4101 bytes in 1024-byte chunks
     job = SpotfireRunAutomationJobOperator(task_id="as", library_path=JOB_PATH, poll_interval="5")
     assert job.poll_interval == 5.0
+    sensor = SpotfireUploadJobSensor(task_id="s", job_id="j", poke_interval="2", timeout="60")
+    assert (sensor.poke_interval, sensor.timeout) == (2.0, 60.0)
 
 
 def test_bare_function_name_is_one_function(env: Env) -> None:
