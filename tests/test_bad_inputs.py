@@ -456,3 +456,38 @@ async def test_async_hook_of_the_triggers_names_the_same_causes(env: Env, fields
     with pytest.raises(error, match=message):
         await hook.get_automation_job_status("00000000-0000-0000-0000-000000000000")
     assert env.emulator.inspect()["as_jobs"] == []
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_deferrable_task_with_a_db_only_connection_under_dag_test_names_the_workaround(
+    spotfire_emulator, capfd
+) -> None:
+    """dag.test()'s in-process triggerer cannot read DB connections: the error says what to do."""
+    from airflow.models.connection import Connection
+    from airflow.utils.session import create_session
+
+    from tests.helpers import run_dag, task_states
+
+    fields = spotfire_emulator.connection_dict("airflow")
+    with create_session() as session:
+        session.query(Connection).filter(Connection.conn_id == "spotfire_db_only").delete()
+        session.add(
+            Connection(
+                conn_id="spotfire_db_only",
+                conn_type="spotfire",
+                host=fields["host"],
+                login=fields["login"],
+                password=fields["password"],
+            )
+        )
+    dag_file = Path(__file__).parent / "bad_inputs_dags" / "db_only_connection_dag.py"
+    dag_run = run_dag(dag_file, "bad_inputs_db_only_connection")
+    assert task_states(dag_run) == {"deferred_job": "failed"}
+    output = capfd.readouterr()
+    text = output.out + output.err
+    assert "Spotfire connection 'spotfire_db_only' could not be read where the trigger runs" in text
+    assert "Define it as an environment variable AIRFLOW_CONN_SPOTFIRE_DB_ONLY" in text
+    jobs = spotfire_emulator.inspect()["as_jobs"]
+    assert [j["status"] for j in jobs] == ["Canceled"], (
+        "the job the task started is aborted, not left running"
+    )
