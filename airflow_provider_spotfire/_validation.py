@@ -243,14 +243,14 @@ def url_segment(name: str, value: Any, kind: str = "group") -> str:
     return text
 
 
-def job_xml(value: str, task_id: str = "") -> str:
+def job_xml(value: str | bytes, task_id: str = "") -> str | bytes:
     """Job XML that is well-formed and has no DTD or entity declaration (no XXE, no entity bombs).
 
     The check reads the raw text before parsing; the parse (stdlib expat) then refuses any
     document type declaration it still meets and never resolves an external entity.
     """
     where = f"job_xml of task {task_id!r}" if task_id else "job_xml"
-    data = value.strip().encode("utf-8")
+    data = (value.encode("utf-8") if isinstance(value, str) else bytes(value)).strip()
     if _DTD.search(data):
         raise _fail(
             f"{where} contains a DTD (<!DOCTYPE ...>) or an entity declaration (<!ENTITY ...>). Job "

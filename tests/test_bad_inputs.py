@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_spotfire._http import RetryPolicy
-from airflow_provider_spotfire.api.automation import BusyRetry
+from airflow_provider_spotfire.api.automation import AutomationJobSource, BusyRetry
 from airflow_provider_spotfire.emulator import seed
 from airflow_provider_spotfire.exceptions import SpotfireConfigurationError, SpotfireTLSError
 from airflow_provider_spotfire.hooks.spotfire import SpotfireAsyncHook, SpotfireHook
@@ -314,6 +314,30 @@ CASES = [
         "group-id-path-traversal",
         lambda e: sync_licenses(e, group_id="../licenses", licenses={seed.LIC_METRICS: None}),
         r"group_id '\.\./licenses' is not a group id \(it could change the request's URL path\)",
+    ),
+    Case(
+        "hook-group-id-path-traversal",
+        lambda e: SpotfireHook(e.conn_id).get_group_licenses("../licenses"),
+        r"group_id '\.\./licenses' is not a group id \(it could change the request's URL path\)",
+    ),
+    Case(
+        "hook-library-id-not-guid",
+        lambda e: SpotfireHook(e.conn_id).start_automation_job(
+            AutomationJobSource(library_id="Nightly Batch")
+        ),
+        r"library_id 'Nightly Batch' is not a GUID",
+    ),
+    Case(
+        "hook-job-xml-bytes-with-doctype",
+        lambda e: SpotfireHook(e.conn_id).start_automation_job_from_xml(XXE_FILE.encode()),
+        r"contains a DTD \(<!DOCTYPE \.\.\.>\)",
+    ),
+    Case(
+        "hook-job-xml-utf16-with-doctype",
+        lambda e: SpotfireHook(e.conn_id).start_automation_job_from_xml(
+            XXE_FILE.replace('version="1.0"', 'version="1.0" encoding="UTF-16"').encode("utf-16")
+        ),
+        r"contains a document type declaration; remove it",
     ),
     Case(
         "sync-empty-licenses-remove-unlisted",

@@ -326,6 +326,7 @@ def build_start_from_library(
         raise SpotfireConfigurationError(
             "Start a library job with exactly one of library_path or library_id."
         )
+    validate.job_source(library_path, library_id, None)
     params = {"path": library_path} if library_path else {"id": library_id}
     source = f"library job {library_path!r}" if library_path else f"library job id {library_id}"
     return ApiRequest(
@@ -345,6 +346,7 @@ def build_start_from_xml(job_xml: str | bytes, *, path: str | None = None) -> Ap
     body = job_xml.encode("utf-8") if isinstance(job_xml, str) else job_xml
     if not body.strip():
         raise SpotfireConfigurationError("job_xml is empty; pass the Automation Services job definition.")
+    validate.job_xml(body)
     return ApiRequest(
         "POST",
         f"{AS_JOB_PATH}/start-content",
