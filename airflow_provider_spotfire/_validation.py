@@ -243,11 +243,13 @@ def url_segment(name: str, value: Any, kind: str = "group") -> str:
     return text
 
 
-def job_xml(value: str | bytes, task_id: str = "") -> str | bytes:
-    """Job XML that is well-formed and has no DTD or entity declaration (no XXE, no entity bombs).
+def job_xml(value: str | bytes, task_id: str = "", *, well_formed: bool = True) -> str | bytes:
+    """Job XML without a DTD or entity declaration (no XXE, no entity bombs), well-formed if asked.
 
     The check reads the raw text before parsing; the parse (stdlib expat) then refuses any
-    document type declaration it still meets and never resolves an external entity.
+    document type declaration it still meets (e.g. in UTF-16) and never resolves an external
+    entity. With ``well_formed=False`` only declarations are refused: a DTD sits in the prolog,
+    so expat meets it before any error in the elements, which are left to the server to judge.
     """
     where = f"job_xml of task {task_id!r}" if task_id else "job_xml"
     data = (value.encode("utf-8") if isinstance(value, str) else bytes(value)).strip()
@@ -269,6 +271,8 @@ def job_xml(value: str | bytes, task_id: str = "") -> str | bytes:
     try:
         parser.Parse(data, True)
     except expat.ExpatError as exc:
+        if not well_formed:
+            return value
         raise _fail(
             f"{where} is not well-formed XML ({expat.ErrorString(exc.code)}: line {exc.lineno}, column "
             f"{exc.offset}); fix the job definition (export it again from Spotfire's Automation "

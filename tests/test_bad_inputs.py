@@ -340,6 +340,15 @@ CASES = [
         r"contains a document type declaration; remove it",
     ),
     Case(
+        "hook-malformed-utf16-xml-with-doctype",
+        lambda e: SpotfireHook(e.conn_id).start_automation_job_from_xml(
+            XXE_FILE.replace('version="1.0"', 'version="1.0" encoding="UTF-16"')
+            .replace("</as:Job>", "<unclosed></as:Job>")
+            .encode("utf-16")
+        ),
+        r"contains a document type declaration; remove it",
+    ),
+    Case(
         "sync-empty-licenses-remove-unlisted",
         lambda e: sync_licenses(e, licenses={}, remove_unlisted=True),
         r"licenses is empty \(\{\}\) and remove_unlisted=True: this would remove every license set "

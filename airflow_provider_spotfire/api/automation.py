@@ -346,7 +346,7 @@ def build_start_from_xml(job_xml: str | bytes, *, path: str | None = None) -> Ap
     body = job_xml.encode("utf-8") if isinstance(job_xml, str) else job_xml
     if not body.strip():
         raise SpotfireConfigurationError("job_xml is empty; pass the Automation Services job definition.")
-    validate.job_xml(body)
+    validate.job_xml(body, well_formed=False)  # DTDs refused here; the server judges the rest
     return ApiRequest(
         "POST",
         f"{AS_JOB_PATH}/start-content",
