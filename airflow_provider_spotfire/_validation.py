@@ -243,7 +243,7 @@ def url_segment(name: str, value: Any, kind: str = "group") -> str:
     return text
 
 
-def job_xml(value: str | bytes, task_id: str = "", *, well_formed: bool = True) -> str | bytes:
+def job_xml(value: str | bytes, *, well_formed: bool = True) -> str | bytes:
     """Job XML without a DTD or entity declaration (no XXE, no entity bombs), well-formed if asked.
 
     The check reads the raw text before parsing; the parse (stdlib expat) then refuses any
@@ -251,8 +251,8 @@ def job_xml(value: str | bytes, task_id: str = "", *, well_formed: bool = True) 
     entity. With ``well_formed=False`` only declarations are refused: a DTD sits in the prolog,
     so expat meets it before any error in the elements, which are left to the server to judge.
     """
-    where = f"job_xml of task {task_id!r}" if task_id else "job_xml"
-    data = (value.encode("utf-8") if isinstance(value, str) else bytes(value)).strip()
+    where = "job_xml"
+    data = value.strip().encode("utf-8") if isinstance(value, str) else bytes(value)
     if _DTD.search(data):
         raise _fail(
             f"{where} contains a DTD (<!DOCTYPE ...>) or an entity declaration (<!ENTITY ...>). Job "

