@@ -255,7 +255,9 @@ def _extras(conn: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in raw.items():
         name = key.removeprefix("extra__spotfire__")
-        if value is not None and (value != "" or name == "context_path"):  # "" = server at the root
+        # "context_path": "" means a server at the root. Legacy-prefixed empty values are dropped:
+        # Airflow 2 forms saved "" for every field left untouched.
+        if value is not None and (value != "" or key == "context_path"):
             out[name] = value
     return out
 

@@ -182,9 +182,7 @@ def test_no_connection_field_name_is_masked_by_airflow():
     assert masked == {"refresh_token"}
 
 
-@pytest.mark.parametrize(
-    "extra", [{"context_path": ""}, {"extra__spotfire__context_path": ""}, {"context_path": "/"}]
-)
+@pytest.mark.parametrize("extra", [{"context_path": ""}, {"context_path": "/"}])
 def test_empty_context_path_means_a_server_at_the_root(extra):
     cfg = SpotfireConnectionConfig.from_connection(
         Connection(
@@ -232,3 +230,11 @@ def test_timeout_must_be_finite_and_positive(timeout):
         SpotfireConnectionConfig.from_connection(
             conn(host="https://h", login="i", password="p", extra={"timeout": timeout})
         )
+
+
+def test_legacy_prefixed_empty_context_path_keeps_the_default():
+    """Airflow 2 forms saved "" for untouched fields: that is not a request for a server at the root."""
+    cfg = SpotfireConnectionConfig.from_connection(
+        conn(host="https://h", login="i", password="p", extra={"extra__spotfire__context_path": ""})
+    )
+    assert cfg.server_url == "https://h/spotfire"
