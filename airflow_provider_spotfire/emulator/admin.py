@@ -423,6 +423,31 @@ async def delete_client(client_id: str, request: Request) -> JSONResponse:
     return JSONResponse({"deleted": True})
 
 
+@router.get("/oauth/stats")
+async def oauth_stats(request: Request) -> JSONResponse:
+    """Refresh-token counters: refresh requests, detected reuses, revoked grants, live tokens."""
+    state = get_state(request)
+    with state.lock:
+        now = state.now()
+        counters = state.counters
+        cfg = state.config
+        return JSONResponse(
+            {
+                "refresh_requests": counters["refresh_requests"],
+                "reuse_detected": counters["reuse_detected"],
+                "grants_revoked": counters["grants_revoked"],
+                "rotate_refresh_tokens": cfg.rotate_refresh_tokens,
+                "refresh_token_reuse_detection": cfg.refresh_token_reuse_detection,
+                "active_access_tokens": sum(
+                    1 for t in state.tokens.values() if t.kind == "access" and t.valid(now)
+                ),
+                "active_refresh_tokens": sum(
+                    1 for t in state.tokens.values() if t.kind == "refresh" and t.valid(now)
+                ),
+            }
+        )
+
+
 @router.post("/tokens/revoke")
 async def revoke_tokens(request: Request) -> JSONResponse:
     """Revoke all tokens, or those of ``{"client_id": ...}`` (simulates a server-side invalidation)."""

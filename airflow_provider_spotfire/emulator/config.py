@@ -31,6 +31,11 @@ class EmulatorConfig(BaseModel):
     rotate_refresh_tokens: bool = Field(
         True, description="Issue a new refresh token on every refresh and invalidate the old one."
     )
+    refresh_token_reuse_detection: bool = Field(
+        False,
+        description="With rotation: presenting an already rotated refresh token revokes the whole grant "
+        "(RFC 9700 §4.14.2).",
+    )
     metadata_enabled: bool = Field(
         True, description="Serve /spotfire/.well-known/oauth-authorization-server (404 when False)."
     )

@@ -142,6 +142,7 @@ class Token:
     expires_at: float | None
     grant_id: str
     revoked: bool = False
+    rotated: bool = False  # a refresh token replaced by rotation (used once)
 
     def valid(self, now: float) -> bool:
         """Not revoked and not expired."""
@@ -442,6 +443,9 @@ class EmulatorState:
             "api_requests": 0,
             "uploads_finished": 0,
             "uploads_failed": 0,
+            "refresh_requests": 0,
+            "reuse_detected": 0,
+            "grants_revoked": 0,
         }
         self.fault_script: collections.deque[dict[str, Any]] = collections.deque()
         self.fault_rng = random.Random(self.config.fault_seed)
@@ -704,6 +708,8 @@ class EmulatorState:
                 if t.grant_id == grant_id and not t.revoked:
                     t.revoked = True
                     n += 1
+            if n:
+                self.count("grants_revoked")
             return n
 
     def revoke_client_tokens(self, client_id: str | None = None) -> int:
