@@ -459,6 +459,7 @@ async def job_status(job_id: str, request: Request, caller: LibraryCaller) -> JS
     state = get_state(request)
     with state.lock:
         job = _lookup(state, caller, job_id)
+        job.status_polls += 1
         return JSONResponse(upload_response(request, job))
 
 
@@ -468,6 +469,7 @@ async def cancel_job(job_id: str, request: Request, caller: LibraryCaller) -> JS
     state = get_state(request)
     with state.lock:
         job = _lookup(state, caller, job_id)
+        job.cancel_requests += 1
         if job.status == "finished":
             raise ApiError("precondition_failed", f"The upload job {job_id} is already finished")
         if job.finishing:
