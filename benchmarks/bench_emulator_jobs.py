@@ -69,6 +69,7 @@ class Emulator:
             stdout=subprocess.PIPE,
             text=True,
             env=env,
+            cwd=emulator_path,  # ``-m`` puts the working directory first on sys.path
         )
         self.url = self._read_url()
         self.ps = psutil.Process(self.proc.pid)
