@@ -22,20 +22,19 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from starlette.requests import ClientDisconnect
 
+from airflow_provider_spotfire.emulator.constants import SBDF_MAGIC, SCOPE_LIBRARY_UPLOAD, TYPE_SBDF
+from airflow_provider_spotfire.emulator.core import iso, new_id
 from airflow_provider_spotfire.emulator.errors import ApiError
-from airflow_provider_spotfire.emulator.oauth import Caller, base_url, get_state, require_scope
-from airflow_provider_spotfire.emulator.seed import SBDF_MAGIC, SCOPE_LIBRARY_UPLOAD, TYPE_SBDF
-from airflow_provider_spotfire.emulator.state import (
+from airflow_provider_spotfire.emulator.library_store import (
     Chunk,
-    EmulatorState,
     LibraryItem,
     UploadJob,
-    iso,
     join_path,
-    new_id,
     normalize_folder_path,
     unlink_all,
 )
+from airflow_provider_spotfire.emulator.oauth import Caller, base_url, get_state, require_scope
+from airflow_provider_spotfire.emulator.state import EmulatorState
 
 API_PATH = "/spotfire/api/rest/library/v1/upload"
 _WRITE_BATCH = 1024 * 1024
@@ -108,7 +107,7 @@ def upload_response(request: Request, job: UploadJob) -> dict[str, Any]:
 
 
 def _lookup(state: EmulatorState, caller: Caller, job_id: str) -> UploadJob:
-    job = state.upload_jobs.get(job_id) or state.upload_jobs.get(job_id.lower())
+    job = state.library.upload_jobs.get(job_id) or state.library.upload_jobs.get(job_id.lower())
     if job is None or job.client_id != caller.client_id or job.user_id != caller.user_id:
         raise ApiError(
             "job_unknown", f"The upload job {job_id} does not exist, or the client does not have access to it"
@@ -147,17 +146,17 @@ def _target_checks(
     state: EmulatorState, caller: Caller, parent: str, title: str, overwrite: bool
 ) -> LibraryItem | None:
     """Folder exists/visible (404), writable (403), no conflict (409). Returns the item to overwrite."""
-    if parent not in state.folders or not state.can_read(caller.user_id, parent):
+    if parent not in state.library.folders or not state.library.can_read(caller.user_id, parent):
         raise ApiError(
             "not_found",
             f"The folder {parent} was not found, or the client has insufficient library permissions",
         )
-    if not state.can_write(caller.user_id, parent):
+    if not state.library.can_write(caller.user_id, parent):
         raise ApiError("not_authorized", f"The client is not allowed to write to the library folder {parent}")
     path = join_path(parent, title)
-    if path in state.folders:
+    if path in state.library.folders:
         raise ApiError("already_exists", f"A folder already exists at {path}")
-    existing = state.find_item(path, TYPE_SBDF)
+    existing = state.library.find_item(path, TYPE_SBDF)
     if existing is not None and not overwrite:
         raise ApiError("already_exists", f"The library item {path} already exists (use overwriteIfExists)")
     return existing
@@ -216,7 +215,7 @@ async def create_upload_job(request: Request, caller: LibraryCaller) -> JSONResp
                 f"numberOfBytes {number_of_bytes} exceeds the maximum upload size of "
                 f"{cfg.max_upload_bytes} bytes",
             )
-        open_jobs = [j for j in state.upload_jobs.values() if j.status == "open"]
+        open_jobs = [j for j in state.library.upload_jobs.values() if j.status == "open"]
         if sum(1 for j in open_jobs if j.client_id == caller.client_id) >= cfg.max_jobs_per_client:
             raise ApiError(
                 "rate_limit_exceeded",
@@ -240,9 +239,9 @@ async def create_upload_job(request: Request, caller: LibraryCaller) -> JSONResp
             number_of_chunks=number_of_chunks,
             overwrite=bool(overwrite),
             created_at=state.now(),
-            job_dir=state.new_job_dir(job_id),
+            job_dir=state.library.new_job_dir(job_id),
         )
-        state.upload_jobs[job_id] = job
+        state.library.upload_jobs[job_id] = job
         body_out = upload_response(request, job)
     return JSONResponse(body_out, status_code=201, headers={"Location": body_out["data"]["getStatusLinkAbs"]})
 
@@ -420,7 +419,7 @@ async def upload_chunk(job_id: str, request: Request, caller: LibraryCaller) -> 
                 )
         chunk = Chunk(number=number, path=chunk_path, size=sink.size, first_bytes=sink.first)
         with state.lock:
-            current = state.upload_jobs.get(job.job_id)
+            current = state.library.upload_jobs.get(job.job_id)
             if current is not job or job.status != "open":
                 sink.discard()
                 raise ApiError("job_unknown", f"The upload job {job_id} is no longer open")
@@ -576,7 +575,7 @@ async def finish_job(job_id: str, request: Request, caller: LibraryCaller) -> JS
         job.finishing = True
         running_sha = job.running_sha.hexdigest() if job.running_valid else None
     # The chunk files become the parts of the item content (renames only, no copy).
-    base = state.new_content_path()
+    base = state.library.new_content_path()
     dest = [f"{base}.{i:06d}" for i in range(len(chunks))]
     try:
         for c, d in zip(chunks, dest, strict=True):
@@ -595,7 +594,7 @@ async def finish_job(job_id: str, request: Request, caller: LibraryCaller) -> JS
     old_content: list[str] | None = None
     with state.lock:
         job.finishing = False
-        if state.upload_jobs.get(job.job_id) is not job or job.status != "open":
+        if state.library.upload_jobs.get(job.job_id) is not job or job.status != "open":
             unlink_all(dest)
             raise ApiError("job_unknown", f"The upload job {job_id} is no longer open")
         try:
@@ -630,7 +629,7 @@ async def finish_job(job_id: str, request: Request, caller: LibraryCaller) -> JS
                 keywords=list(job.keywords or []),
                 created_by=caller.client_id,
             )
-            state.items[item.item_id] = item
+            state.library.items[item.item_id] = item
         job.status = "finished"
         job.finished_at = now
         job.item_id = item.item_id
