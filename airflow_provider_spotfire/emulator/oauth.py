@@ -21,7 +21,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from airflow_provider_spotfire.emulator.constants import ALL_SCOPES, GRANT_TYPES, SCOPE_OFFLINE
-from airflow_provider_spotfire.emulator.core import ApiClient, new_id
+from airflow_provider_spotfire.emulator.core import ApiClient, User, new_id
 from airflow_provider_spotfire.emulator.errors import ApiError
 from airflow_provider_spotfire.emulator.oauth_store import AuthCode
 from airflow_provider_spotfire.emulator.state import EmulatorState
@@ -443,6 +443,41 @@ def _redirect(uri: str, params: dict[str, str]) -> RedirectResponse:
 async def authorize_endpoint(request: Request) -> Response:
     """Authorization endpoint: auto-approves ``config.authorize_user`` and redirects with code, state, iss."""
     state = get_state(request)
+    target = _authorize_target(state, request)
+    if isinstance(target, HTMLResponse):
+        return target
+    client, redirect_uri, in_request = target
+    q = request.query_params
+    params: dict[str, str] = {}
+    try:
+        scopes, challenge, method, user = _authorize_checks(state, client, q)
+    except OAuthError as err:
+        params = {"error": err.error, "error_description": err.description}
+    else:
+        code = secrets.token_urlsafe(32)
+        with state.lock:
+            state.oauth.auth_codes[code] = AuthCode(
+                code=code,
+                client_id=client.client_id,
+                redirect_uri=redirect_uri,
+                redirect_uri_in_request=in_request,
+                scopes=scopes,
+                user_id=user.user_id,
+                code_challenge=challenge,
+                code_challenge_method=method if challenge else None,
+                expires_at=state.now() + state.config.auth_code_lifetime,
+                grant_id=new_id(),
+            )
+        params = {"code": code}
+    if q.get("state") is not None:
+        params["state"] = q["state"]
+    params["iss"] = issuer(request)
+    return _redirect(redirect_uri, params)
+
+
+def _authorize_target(state: EmulatorState, request: Request) -> tuple[ApiClient, str, bool] | HTMLResponse:
+    """(client, redirect URI, whether it was in the request), or the error page when there is no safe
+    place to redirect errors to (duplicate parameters, unknown client, bad redirect URI)."""
     q = request.query_params
     for key in set(q.keys()):
         if len(q.getlist(key)) > 1:
@@ -463,66 +498,41 @@ async def authorize_endpoint(request: Request) -> Response:
         redirect_uri = client.redirect_uris[0]
     if not valid_redirect(client, redirect_uri):
         return _error_page("invalid_request", f"Invalid redirect_uri for client {client_id}: {redirect_uri}")
+    return client, redirect_uri, in_request
 
-    iss = issuer(request)
-    st = q.get("state")
 
-    def fail(error: str, description: str) -> RedirectResponse:
-        params = {"error": error, "error_description": description}
-        if st is not None:
-            params["state"] = st
-        params["iss"] = iss
-        return _redirect(redirect_uri, params)
-
+def _authorize_checks(
+    state: EmulatorState, client: ApiClient, q: Any
+) -> tuple[list[str], str | None, str | None, User]:
+    """(scopes, code challenge, challenge method, end user) of a valid request, else ``OAuthError``."""
     response_type = q.get("response_type")
     if not response_type:
-        return fail("invalid_request", "Missing parameter: response_type")
+        raise OAuthError("invalid_request", "Missing parameter: response_type")
     if response_type != "code":
-        return fail("unsupported_response_type", f"Unsupported response_type: {response_type}")
+        raise OAuthError("unsupported_response_type", f"Unsupported response_type: {response_type}")
     if "authorization_code" not in client.grant_types:
-        return fail(
+        raise OAuthError(
             "unauthorized_client", f"The client (profile {client.profile}) may not use authorization_code"
         )
-    try:
-        scopes = _check_scopes(client, _parse_scope(q.get("scope")))
-    except OAuthError as err:
-        return fail(err.error, err.description)
+    scopes = _check_scopes(client, _parse_scope(q.get("scope")))
     challenge = q.get("code_challenge")
     method = q.get("code_challenge_method")
     if challenge is None and method is not None:
-        return fail("invalid_request", "code_challenge_method without code_challenge")
+        raise OAuthError("invalid_request", "code_challenge_method without code_challenge")
     if challenge is not None:
         if (method or "plain") != "S256":
-            return fail("invalid_request", "Unsupported code_challenge_method (only S256 is supported)")
+            raise OAuthError("invalid_request", "Unsupported code_challenge_method (only S256 is supported)")
         if not re.fullmatch(r"[A-Za-z0-9\-_]{43}", challenge):
-            return fail("invalid_request", "Malformed code_challenge")
+            raise OAuthError("invalid_request", "Malformed code_challenge")
     elif client.is_public:
-        return fail("invalid_request", "PKCE is required for public clients (code_challenge missing)")
+        raise OAuthError("invalid_request", "PKCE is required for public clients (code_challenge missing)")
     cfg = state.config
     if cfg.authorize_deny:
-        return fail("access_denied", "The end-user denied the request")
+        raise OAuthError("access_denied", "The end-user denied the request")
     user = state.principals.find_user_by_name(cfg.authorize_user)
     if user is None or user.client_id is not None:
-        return fail("access_denied", f"Unknown end-user {cfg.authorize_user}")
-    with state.lock:
-        code = secrets.token_urlsafe(32)
-        state.oauth.auth_codes[code] = AuthCode(
-            code=code,
-            client_id=client.client_id,
-            redirect_uri=redirect_uri,
-            redirect_uri_in_request=in_request,
-            scopes=scopes,
-            user_id=user.user_id,
-            code_challenge=challenge,
-            code_challenge_method=method if challenge else None,
-            expires_at=state.now() + cfg.auth_code_lifetime,
-            grant_id=new_id(),
-        )
-    params = {"code": code}
-    if st is not None:
-        params["state"] = st
-    params["iss"] = iss
-    return _redirect(redirect_uri, params)
+        raise OAuthError("access_denied", f"Unknown end-user {cfg.authorize_user}")
+    return scopes, challenge, method, user
 
 
 # --- resources
