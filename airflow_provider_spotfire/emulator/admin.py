@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -468,62 +468,66 @@ def _state_filter(request: Request, allowed: tuple[str, ...]) -> str | None:
     raise ValueError(f"unknown state {raw!r}; use one of {', '.join(allowed)}")
 
 
-@router.get("/automation/jobs")
-async def list_as_jobs(request: Request) -> JSONResponse:
-    """All AS jobs (id, state, status_polls, abort_requests, times), oldest first; ``?state=`` filters."""
+def _job_list(
+    request: Request, allowed: tuple[str, ...], rows: Callable[[EmulatorState], list[dict[str, Any]]]
+) -> JSONResponse:
+    """The rows of a job list, filtered by ``?state=`` (400 for an unknown state)."""
     state = get_state(request)
     try:
-        wanted = _state_filter(request, AS_JOB_STATES)
+        wanted = _state_filter(request, allowed)
     except ValueError as exc:
         return _bad(str(exc))
     with state.lock:
-        now = state.now()
-        rows = [j.summary(now) for j in state.automation.jobs.values()]
-    return JSONResponse([r for r in rows if wanted is None or r["state"] == wanted])
+        found = rows(state)
+    return JSONResponse([r for r in found if wanted is None or r["state"] == wanted])
+
+
+@router.get("/automation/jobs")
+async def list_as_jobs(request: Request) -> JSONResponse:
+    """All AS jobs (id, state, status_polls, abort_requests, times), oldest first; ``?state=`` filters."""
+    return _job_list(
+        request, AS_JOB_STATES, lambda state: [j.summary(state.now()) for j in state.automation.jobs.values()]
+    )
 
 
 @router.get("/library/jobs")
 async def list_upload_jobs(request: Request) -> JSONResponse:
     """All upload jobs (id, state, status_polls, cancel_requests, times), oldest first; ``?state=``."""
+    return _job_list(
+        request, UPLOAD_STATES, lambda state: [j.summary() for j in state.library.upload_jobs.values()]
+    )
+
+
+def _one_job(
+    request: Request, job_id: str, jobs: Callable[[EmulatorState], dict[str, Any]], view: Callable[..., Any]
+) -> JSONResponse:
+    """``view(state, job)`` of one job of ``jobs(state)`` (404 when unknown)."""
     state = get_state(request)
-    try:
-        wanted = _state_filter(request, UPLOAD_STATES)
-    except ValueError as exc:
-        return _bad(str(exc))
     with state.lock:
-        rows = [j.summary() for j in state.library.upload_jobs.values()]
-    return JSONResponse([r for r in rows if wanted is None or r["state"] == wanted])
+        job = jobs(state).get(job_id)
+        if job is None:
+            return _bad(f"unknown job {job_id}", 404)
+        return JSONResponse(view(state, job))
 
 
 @router.get("/library/jobs/{job_id}")
 async def upload_job(job_id: str, request: Request) -> JSONResponse:
     """One upload job (chunks, bytes, status_polls, cancel_requests)."""
-    state = get_state(request)
-    with state.lock:
-        job = state.library.upload_jobs.get(job_id)
-        if job is None:
-            return _bad(f"unknown upload job {job_id}", 404)
-        return JSONResponse(job.to_dict())
+    return _one_job(request, job_id, lambda s: s.library.upload_jobs, lambda s, job: job.to_dict())
 
 
 @router.get("/automation/jobs/{job_id}")
 async def as_job(job_id: str, request: Request) -> JSONResponse:
     """One Automation Services job with its history."""
-    state = get_state(request)
-    with state.lock:
-        job = state.automation.jobs.get(job_id)
-        if job is None:
-            return _bad(f"unknown job {job_id}", 404)
-        return JSONResponse(job.to_dict(state.now()))
+    return _one_job(request, job_id, lambda s: s.automation.jobs, lambda s, job: job.to_dict(s.now()))
 
 
 @router.post("/automation/jobs/{job_id}/forget")
 async def forget_as_job(job_id: str, request: Request) -> JSONResponse:
     """Make a job 'forgotten': its status answers StatusCode Missing from now on."""
-    state = get_state(request)
-    with state.lock:
-        job = state.automation.jobs.get(job_id)
-        if job is None:
-            return _bad(f"unknown job {job_id}", 404)
+
+    def forget(state: EmulatorState, job: Any) -> dict[str, Any]:
         state.automation.forget(job, state.now())
-        return JSONResponse(job.to_dict(state.now()))
+        return job.to_dict(state.now())
+
+    return _one_job(request, job_id, lambda s: s.automation.jobs, forget)

@@ -25,12 +25,17 @@ import weakref
 from typing import Any
 
 from airflow_provider_spotfire.emulator import seed
-from airflow_provider_spotfire.emulator.automation_store import AsJob, AutomationStore
+from airflow_provider_spotfire.emulator.automation_store import AutomationStore
 from airflow_provider_spotfire.emulator.config import EmulatorConfig
-from airflow_provider_spotfire.emulator.core import Activity, ApiClient, Clock, Group, Principals, User, iso
-from airflow_provider_spotfire.emulator.library_store import LibraryItem, LibraryStore, UploadJob
+from airflow_provider_spotfire.emulator.core import Activity, ApiClient, Clock, Principals, iso
+from airflow_provider_spotfire.emulator.library_store import LibraryStore
 from airflow_provider_spotfire.emulator.licenses_store import LicenseStore
-from airflow_provider_spotfire.emulator.oauth_store import AuthCode, Token, TokenStore
+from airflow_provider_spotfire.emulator.oauth_store import TokenStore
+
+
+def _shortcut(store: str, attribute: str) -> Any:
+    """A read-only property ``state.<attribute>`` for ``state.<store>.<attribute>`` (stores change on reset)."""
+    return property(lambda self: getattr(getattr(self, store), attribute), doc=f"``{store}.{attribute}``")
 
 
 class EmulatorState:
@@ -111,59 +116,20 @@ class EmulatorState:
         self.activity.log_request(entry)
 
     # --- shortcuts into the stores (kept for code written against the flat state)
-    @property
-    def counters(self) -> dict[str, Any]:
-        """Counters (``activity.counters``)."""
-        return self.activity.counters
-
-    @property
-    def request_log(self) -> collections.deque[dict[str, Any]]:
-        """The request log (``activity.request_log``)."""
-        return self.activity.request_log
-
-    @property
-    def clients(self) -> dict[str, ApiClient]:
-        """API clients by id (``principals.clients``)."""
-        return self.principals.clients
-
-    @property
-    def users(self) -> dict[str, User]:
-        """Users by id (``principals.users``)."""
-        return self.principals.users
-
-    @property
-    def groups(self) -> dict[str, Group]:
-        """Groups by id (``principals.groups``)."""
-        return self.principals.groups
+    counters = _shortcut("activity", "counters")
+    request_log = _shortcut("activity", "request_log")
+    clients = _shortcut("principals", "clients")
+    users = _shortcut("principals", "users")
+    groups = _shortcut("principals", "groups")
+    tokens = _shortcut("oauth", "tokens")
+    auth_codes = _shortcut("oauth", "auth_codes")
+    items = _shortcut("library", "items")
+    upload_jobs = _shortcut("library", "upload_jobs")
+    as_jobs = _shortcut("automation", "jobs")
 
     def register_client(self, client_id: str, **kwargs: Any) -> ApiClient:
         """Register an API client (``principals.register_client``)."""
         return self.principals.register_client(client_id, **kwargs)
-
-    @property
-    def tokens(self) -> dict[str, Token]:
-        """Tokens by value (``oauth.tokens``)."""
-        return self.oauth.tokens
-
-    @property
-    def auth_codes(self) -> dict[str, AuthCode]:
-        """Authorization codes (``oauth.auth_codes``)."""
-        return self.oauth.auth_codes
-
-    @property
-    def items(self) -> dict[str, LibraryItem]:
-        """Library items by id (``library.items``)."""
-        return self.library.items
-
-    @property
-    def upload_jobs(self) -> dict[str, UploadJob]:
-        """Upload jobs by id (``library.upload_jobs``)."""
-        return self.library.upload_jobs
-
-    @property
-    def as_jobs(self) -> dict[str, AsJob]:
-        """Automation Services jobs by id (``automation.jobs``)."""
-        return self.automation.jobs
 
     # --- inspection
     def snapshot(self) -> dict[str, Any]:
