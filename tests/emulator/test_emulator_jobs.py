@@ -5,6 +5,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from airflow_provider_spotfire.emulator.__main__ import build_parser, config_from_args
+from airflow_provider_spotfire.emulator.automation_store import AsJob
+
 from .conftest import AS_JOB, UPLOAD, sbdf
 
 LONG_JOB = '<?xml version="1.0"?><?spotfire-emulator queue="1" duration="100"?><as:Job xmlns:as="x"/>'
@@ -89,6 +92,26 @@ def test_concurrency_limit_frees_slots_on_end_abort_and_forget(emu, http, airflo
 def test_max_concurrent_jobs_can_be_5000(emu):
     emu.set_config(as_max_concurrent_jobs=5000)
     assert emu.inspect()["config"]["as_max_concurrent_jobs"] == 5000
+    args = build_parser().parse_args(["--as-max-concurrent-jobs", "5000"])
+    assert config_from_args(args).as_max_concurrent_jobs == 5000
+
+
+def test_5000_running_jobs_hold_the_limit(emu, http, airflow):
+    """5,000 jobs (put in directly: 5,000 HTTP starts would take too long here) fill the limit exactly."""
+    emu.set_config(as_max_concurrent_jobs=5000)
+    now = emu.state.now()
+    for i in range(4999):
+        emu.state.automation.add(
+            AsJob(f"bulk-{i}", "airflow", "xml", "", now, 0, 10 + i % 50, "Finished", None, 1)
+        )
+    last = start(airflow)["JobId"]  # the 5,000th
+    assert start(airflow)["StatusCode"] == "Busy"
+    assert airflow.get(f"{AS_JOB}/status/bulk-4998").json()["StatusCode"] == "InProgress"
+    assert len(admin_get(http, "/automation/jobs", state="InProgress").json()) == 4999
+    emu.advance_clock(35)  # the jobs of 10-35 s (26 of every 50) are done
+    assert start(airflow)["StatusCode"] == "Queued"
+    assert len(admin_get(http, "/automation/jobs", state="Finished").json()) == 2600
+    assert admin_get(http, f"/automation/jobs/{last}").json()["status"] == "InProgress"
 
 
 def test_hundred_jobs_of_varying_length_reproducible(emu, http, api, airflow):
