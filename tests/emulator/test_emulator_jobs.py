@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+from datetime import datetime
+
 import httpx
 import pytest
 
@@ -36,14 +39,17 @@ def test_as_job_counts_status_polls_and_abort_requests(emu, http, airflow):
     other = start(airflow)["JobId"]
     for _ in range(3):
         assert airflow.get(f"{AS_JOB}/status/{job_id}").status_code == 200
+        emu.advance_clock(0.25)
     assert airflow.get(f"{AS_JOB}/status/{other}").status_code == 200
-    emu.advance_clock(2)
+    emu.advance_clock(1.25)
     for _ in range(2):  # the second abort finds the job Canceled already: counted, nothing changes
         assert airflow.post(f"{AS_JOB}/abort/{job_id}", params={"reason": "stop"}).status_code == 200
     assert airflow.get(f"{AS_JOB}/status/00000000-0000-0000-0000-000000000000").status_code == 404
 
     one = admin_get(http, f"/automation/jobs/{job_id}").json()
     assert (one["status_polls"], one["abort_requests"], one["status"]) == (3, 2, "Canceled")
+    times = [datetime.fromisoformat(t) for t in one["status_poll_times"]]
+    assert [round((b - a).total_seconds(), 3) for a, b in itertools.pairwise(times)] == [0.25, 0.25]
     rows = {r["id"]: r for r in admin_get(http, "/automation/jobs").json()}
     assert set(rows) == {job_id, other}
     row = rows[job_id]
