@@ -58,6 +58,9 @@ def test_as_job_counts_status_polls_and_abort_requests(emu, http, airflow):
     assert rows[other]["state"] == "InProgress"
     assert (rows[other]["status_polls"], rows[other]["abort_requests"]) == (1, 0)
     assert rows[other]["finished_at"] is None
+    # the same through the EmulatorServer helpers
+    assert [j["id"] for j in emu.as_jobs(state="canceled")] == [job_id]
+    assert emu.as_job(job_id)["status_polls"] == 3
 
 
 def test_as_job_list_state_filter(emu, http, airflow):
@@ -155,7 +158,7 @@ def test_run_seconds_range_validated(http, bad):
     assert "as_run_seconds_range" in resp.json()["detail"]
 
 
-def test_upload_job_counts_status_polls_and_cancel_requests(http, airflow):
+def test_upload_job_counts_status_polls_and_cancel_requests(emu, http, airflow):
     def new(title: str) -> str:
         item = {"title": title, "parentPath": "/Airflow/Reports", "type": "spotfire.sbdf"}
         resp = airflow.put(UPLOAD, json={"data": {"item": item}})
@@ -188,6 +191,7 @@ def test_upload_job_counts_status_polls_and_cancel_requests(http, airflow):
     )
     assert rows[finished]["bytes_received"] == 100 and rows[finished]["finished_at"]
     assert [r["id"] for r in admin_get(http, "/library/jobs", state="cancelled").json()] == [cancelled]
+    assert [r["id"] for r in emu.upload_jobs(state="finished")] == [finished]
     one = admin_get(http, f"/library/jobs/{cancelled}").json()
     assert (one["status_polls"], one["cancel_requests"]) == (2, 2)
     assert admin_get(http, "/library/jobs/nope").status_code == 404

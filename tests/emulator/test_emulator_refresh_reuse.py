@@ -53,6 +53,7 @@ def test_reuse_revokes_every_token_of_the_grant(emu, http, api):
     assert s["refresh_token_reuse_detection"] is True
     counters = emu.inspect()["counters"]
     assert (counters["reuse_detected"], counters["grants_revoked"]) == (1, 1)
+    assert emu.oauth_stats() == s
 
 
 def test_second_replay_counts_reuse_but_no_new_grant(http):
