@@ -330,7 +330,18 @@ class _Normaliser:
                 f"column {col!r} mixes Python types ({found}); SBDF columns hold one type; "
                 + _FIX_MIXED.format(col=col)
             )
-        kind = kinds[0]
+        return self._object_scalars(col, s, kinds[0], missing, values, user_type)
+
+    def _object_scalars(
+        self,
+        col: str,
+        s: pd.Series,
+        kind: type,
+        missing: np.ndarray[Any, Any],
+        values: np.ndarray[Any, Any],
+        user_type: str | None,
+    ) -> tuple[pd.Series | None, str]:
+        """An object column whose values are all of one Python type ``kind``."""
         if kind is bool:
             target: Any = "boolean" if missing.any() else "bool"
             self.note(col, f"object (bool values) → {target} (SBDF Boolean)")
@@ -471,12 +482,7 @@ def _prepare(
         )
 
     # User-set Spotfire types (spotfire.set_spotfire_types) are kept.
-    user_types: dict[int, str] = {}
-    for pos, name in enumerate(original):
-        t = df[name].attrs.get("spotfire_type")
-        if t:
-            user_types[pos] = t
-
+    user_types = {pos: t for pos, name in enumerate(original) if (t := df[name].attrs.get("spotfire_type"))}
     column_types: dict[str, str] = {}
     leading: list[tuple[str, pd.Series]] = []
     for label, series in index_cols:

@@ -41,6 +41,8 @@ def default_slice_rows(columns: int) -> int:
 class SbdfByteStream(Iterator[bytes]):
     """The bytes of one SBDF file written from a table source, as an iterator of pieces.
 
+    ``source`` is a pandas DataFrame, an iterable of DataFrames, a ``pyarrow.Table``, a
+    ``pyarrow.RecordBatchReader``, an iterable of ``pyarrow.RecordBatch`` or a polars DataFrame.
     Pieces are: file header + table metadata, then one table slice each, then the end marker.
     After (or during) iteration ``rows``, ``bytes``, ``batches``, ``notes`` and ``column_types``
     describe what was written. Arguments are checked when the stream is created; data errors
@@ -172,31 +174,9 @@ class SbdfByteStream(Iterator[bytes]):
             yield b"".join(pieces)
 
 
-def iter_sbdf_bytes(
-    source: Any,
-    *,
-    time_zone: str | dt.tzinfo = "UTC",
-    keep_index: bool = False,
-    slice_rows: int | None = None,
-    slice_bytes: int = DEFAULT_SLICE_BYTES,
-    table_metadata: Mapping[str, Any] | None = None,
-    column_metadata: Mapping[str, Mapping[str, Any]] | None = None,
-) -> SbdfByteStream:
-    """Write ``source`` as SBDF, returning the file's bytes as an iterator of pieces.
-
-    ``source`` is a pandas DataFrame, an iterable of DataFrames, a ``pyarrow.Table``, a
-    ``pyarrow.RecordBatchReader``, an iterable of ``pyarrow.RecordBatch`` or a polars DataFrame.
-    Concatenated, the pieces are one valid SBDF file. See :class:`SbdfByteStream`.
-    """
-    return SbdfByteStream(
-        source,
-        time_zone=time_zone,
-        keep_index=keep_index,
-        slice_rows=slice_rows,
-        slice_bytes=slice_bytes,
-        table_metadata=table_metadata,
-        column_metadata=column_metadata,
-    )
+#: ``iter_sbdf_bytes(source, *, time_zone="UTC", keep_index=False, slice_rows=None, ...)``: write
+#: ``source`` as SBDF and get the file's bytes as an iterator of pieces (an :class:`SbdfByteStream`).
+iter_sbdf_bytes = SbdfByteStream
 
 
 # --------------------------------------------------------------------------------------------------
