@@ -25,6 +25,7 @@ import gc
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -147,6 +148,7 @@ def per_type_columns(rows: int) -> dict[str, tuple[pd.Series, list[np.ndarray]]]
         "DateTime (datetime64[ms])": (ts, [ts.to_numpy().view("i8")]),
         "TimeSpan (timedelta64[ms])": (ts - ts.iloc[0], [(ts - ts.iloc[0]).to_numpy().view("i8")]),
         "String (object str)": (words, word_buffers),
+        "String (Arrow large_string)": (pd.Series(pd.arrays.ArrowStringArray(arrow_words)), word_buffers),
         "Int64 with 10 % gaps": (
             pd.Series(pd.array(np.where(flags & (ints % 10 == 0), None, ints), dtype="Int64")),
             [ints, flags],
@@ -189,6 +191,33 @@ def stream_rows_per_s(rows: int, repeat: int) -> tuple[float, float]:
     return rows / cpu_s, rows / wall_s
 
 
+def generated_batches(rows: int, batch_rows: int = 100_000):
+    """``rows`` rows of the mixed frame's shape as Arrow batches, generated one at a time."""
+    for start in range(0, rows, batch_rows):
+        frame = mixed_frame(min(batch_rows, rows - start), seed=start)
+        yield pa.RecordBatch.from_pandas(frame, preserve_index=False)
+
+
+def peak_rss_mib(rows: int) -> tuple[float, float]:
+    """(peak RSS MiB before streaming, after) of a fresh process streaming ``rows`` into /dev/null."""
+    code = (
+        "import resource, sys, os; sys.path.insert(0, sys.argv[2]);"
+        "import bench_sbdf_export as b; from airflow_provider_spotfire.sbdf import iter_sbdf_bytes;"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss;"
+        "sink = open(os.devnull, 'wb');"
+        "[sink.write(p) for p in iter_sbdf_bytes(b.generated_batches(int(sys.argv[1])))];"
+        "print(before / 1024, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(rows), str(Path(__file__).parent)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    before, after = out.stdout.split()
+    return float(before), float(after)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -196,7 +225,11 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--stream-rows", type=int, default=2_000_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--rss-rows", default="2000000,20000000", help="rows for the peak-RSS runs ('' to skip)"
+    )
     args = parser.parse_args()
+    rss = [(int(n), *peak_rss_mib(int(n))) for n in args.rss_rows.split(",") if n]
     with tempfile.TemporaryDirectory() as workdir:
         print("mixed", file=sys.stderr)
         mixed = versus_export_data("mixed", mixed_frame(args.rows), args.repeat, workdir)
@@ -236,6 +269,12 @@ def main() -> None:
         f"`iter_sbdf_bytes` → /dev/null, {args.stream_rows:,} rows x 8 columns (the mixed frame as Arrow, "
         f"100,000-row batches): **{stream_cpu:,.0f} rows/s CPU**, {stream_wall:,.0f} rows/s wall.",
     ]
+    if rss:
+        lines += [
+            "",
+            "| rows streamed (8 columns, 100,000-row batches) | peak RSS before (MiB) | peak RSS after (MiB) |",
+        ]
+        lines += ["|---:|---:|---:|"] + [f"| {n:,} | {a:.0f} | {b:.0f} |" for n, a, b in rss]
     text = "\n".join(lines) + "\n"
     print(text)
     RESULTS.parent.mkdir(exist_ok=True)
