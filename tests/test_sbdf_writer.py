@@ -368,3 +368,18 @@ def test_user_spotfire_types_convert_the_values(tmp_path):
     assert back["n"].tolist() == [1.0, 2.0]
     assert back["s"].tolist() == ["1", "2"]
     assert back["e"].tolist() == [None, None]
+
+
+def test_write_sbdf_takes_any_table_source_and_metadata(tmp_path):
+    from airflow_provider_spotfire.sbdf import read_sbdf, temporary_sbdf, write_sbdf
+
+    table = pa.table({"a": pa.array([1, None], pa.int16()), "b": ["x", "y"]})
+    result = write_sbdf(table, tmp_path / "t.sbdf", table_metadata={"Source": "warehouse"})
+    assert (result.rows, result.columns, result.column_types) == (2, 2, {"a": "Integer", "b": "String"})
+    back = read_sbdf(result.path)
+    assert back["a"].tolist() == [1, pd.NA] and back.spotfire_table_metadata == {"Source": ["warehouse"]}
+    with temporary_sbdf(
+        iter(table.to_batches()), dir=tmp_path, column_metadata={"b": {"Unit": "none"}}
+    ) as tmp:
+        assert read_sbdf(tmp.path)["b"].spotfire_column_metadata == {"Unit": ["none"]}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.sbdf"]
