@@ -214,7 +214,10 @@ def _iterable_batches(source: Iterable[Any]) -> Iterator[Any]:
 
 def _check_schema(schema: list[tuple[str, str]], names: list[str], types: list[str], number: int) -> None:
     expected = [n for n, _ in schema]
-    fix = "the upload is cancelled; give every batch the same columns in the same order with the same types"
+    fix = (
+        "give every batch the same columns in the same order with the same types "
+        "(what was written is incomplete: an upload is cancelled)"
+    )
     if names != expected:
         pos = next((i for i, (a, b) in enumerate(zip(names, expected, strict=False)) if a != b), None)
         if pos is None:  # one is a prefix of the other
