@@ -13,6 +13,8 @@ Cases (CPU time of this process, ``time.process_time``; repetitions alternate th
   ``numpy.tofile`` of the same buffers (values; strings: UTF-8 bytes + offsets), the I/O bound.
 * ``stream``: ``iter_sbdf_bytes`` of an 8-column Arrow table in 100,000-row batches into
   ``/dev/null``: rows/s (the bound a streaming upload is compared against).
+* ``rss``: peak RSS of a fresh process streaming ``--rss-rows`` rows (generated batch by batch)
+  into ``/dev/null``: flat when memory is bounded by the batch.
 
 The files of both writers are read back with ``spotfire.sbdf.import_data`` and must be equal.
 Prints markdown and writes it to ``benchmarks/results/sbdf_writer.md``.
