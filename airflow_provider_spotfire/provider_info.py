@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from airflow_provider_spotfire._version import __version__
+
 INTEGRATION = "Spotfire"
 
 
 def get_provider_info() -> dict[str, Any]:
     """Return the provider info dict (Airflow's provider_info schema)."""
-    from airflow_provider_spotfire import __version__
-
     return {
         "package-name": "airflow-provider-spotfire",
         "name": "Spotfire",

@@ -41,6 +41,7 @@ from airflow_provider_spotfire.hooks.flow import (
     single_call,
     token_operation,
 )
+from airflow_provider_spotfire.provider_info import get_provider_info
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -86,8 +87,6 @@ class _SpotfireHookCommon(BaseHook):
         Those versions do not render our ``conn-fields``, so the Extra field stays visible there:
         grant_type, scopes, verify... are set as JSON in Extra.
         """
-        from airflow_provider_spotfire.provider_info import get_provider_info
-
         ui = get_provider_info()["connection-types"][0]["ui-field-behaviour"]
         return {
             "hidden_fields": [f for f in ui["hidden-fields"] if f != "extra"],

@@ -23,6 +23,7 @@ from airflow_provider_spotfire.api.automation import (
 )
 from airflow_provider_spotfire.exceptions import SpotfireConfigurationError, SpotfireJobError
 from airflow_provider_spotfire.links import SpotfireAutomationJobLink, automation_job_url
+from airflow_provider_spotfire.openlineage import automation_job_lineage
 from airflow_provider_spotfire.operators.base import SpotfireHookMixin, default_deferrable
 from airflow_provider_spotfire.triggers.automation import SpotfireAutomationJobTrigger
 from airflow_provider_spotfire.triggers.events import validate_event
@@ -299,8 +300,6 @@ class SpotfireRunAutomationJobOperator(SpotfireHookMixin, ResumableJobMixin, Bas
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """OpenLineage: the library job file as input dataset, the job id as an externalQuery run facet."""
-        from airflow_provider_spotfire.openlineage import automation_job_lineage
-
         return automation_job_lineage(
             self.hook.config,
             library_path=self.library_path,

@@ -417,3 +417,43 @@ async def test_deferrable_sensor_times_out_without_aborting(hook, spotfire_conn_
 def test_sensor_without_job_id_says_how_to_fix(spotfire_conn_id):
     with pytest.raises(SpotfireConfigurationError, match="XCom key 'job_id'"):
         sensor(spotfire_conn_id, "None").poke(context())
+
+
+# ---------------------------------------------------------------------------------------------- one vocabulary
+
+
+@pytest.mark.parametrize(
+    ("code", "active", "succeeded"),
+    [
+        ("Queued", True, False),
+        ("InProgress", True, False),
+        ("Busy", True, False),  # a job that reports Busy is still there: a retry resumes it, starts none
+        ("Finished", False, True),
+        ("Failed", False, False),
+        ("Canceled", False, False),
+        ("Missing", False, False),
+        ("NotSet", False, False),
+        ("in_progress", True, False),
+    ],
+)
+def test_resume_decisions_follow_the_one_status_table(spotfire_conn_id, code, active, succeeded):
+    op = operator(spotfire_conn_id, library_path=EXPORT_FINANCE)
+    assert op.is_job_active(code) is active
+    assert op.is_job_succeeded(code) is succeeded
+
+
+def test_operator_and_sensor_build_the_same_final_status_from_an_event(spotfire_conn_id):
+    event = {
+        "status": "success",
+        "job_id": "j-1",
+        "job_state": "Finished",
+        "message": "done",
+        "details": {"status": {"JobId": "j-1", "StatusCode": "Finished", "Message": "All exported."}},
+    }
+    expected = {"JobId": "j-1", "StatusCode": "Finished", "Message": "All exported."}
+    op = operator(spotfire_conn_id, library_path=EXPORT_FINANCE)
+    assert op.execute_complete(context(), event) == expected
+    sensor = SpotfireAutomationJobSensor(task_id="wait", job_id="j-1", spotfire_conn_id=spotfire_conn_id)
+    assert sensor.execute_complete(context(), event) == expected
+    bare = {**event, "details": {}}  # an event without the status falls back to its own fields
+    assert op.execute_complete(context(), bare) == {"JobId": "j-1", "StatusCode": "Finished", "Message": ""}

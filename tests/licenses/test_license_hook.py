@@ -12,11 +12,11 @@ from airflow_provider_spotfire.api import scopes as S
 from airflow_provider_spotfire.api.licenses import (
     License,
     LicenseFunction,
+    build_get_user_licenses,
     build_list_licenses,
-    parse_licenses,
     build_remove_group_license,
     build_set_group_license,
-    build_get_user_licenses,
+    parse_licenses,
 )
 from airflow_provider_spotfire.exceptions import (
     SpotfireBadRequestError,
@@ -233,8 +233,7 @@ def test_path_segments_are_url_quoted(hook, spotfire_emulator):
     assert info.value.description == f"Unknown license: {odd}"
     assert str(info.value).startswith(f"License {odd!r} does not exist on this server")
     assert (
-        build_set_group_license(odd, "g 1").path
-        == "rest/licenses/v1/Odd%2FLicense%20%3F%23%25/groups/g%201"
+        build_set_group_license(odd, "g 1").path == "rest/licenses/v1/Odd%2FLicense%20%3F%23%25/groups/g%201"
     )
 
 
