@@ -106,7 +106,9 @@ def test_type_checking_imports_are_not_run_time_edges(tmp_path):
 
 def _api_modules() -> list[object]:
     names = sorted(n for n in modules() if n.startswith(f"{PACKAGE}.api."))
-    moving = pytest.mark.xfail(strict=True, reason="its hook mixins move to hooks/ on the structure-library branch")
+    moving = pytest.mark.xfail(
+        strict=True, reason="its hook mixins move to hooks/ on the structure-library branch"
+    )
     return [pytest.param(n, marks=moving) if n == f"{PACKAGE}.api.library" else n for n in names]
 
 
