@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from airflow_provider_spotfire._connection import SpotfireConnectionConfig
 from airflow_provider_spotfire._http import HttpRequest, HttpResponse
@@ -137,23 +137,22 @@ def operation_flow(
     operation: Operation[T], config: SpotfireConnectionConfig, scope_choice: dict[tuple[str, ...], str]
 ) -> DriverFlow[T]:
     """Run ``operation``, turning its steps into driver steps (requests into :func:`call_flow`)."""
-    reply = Reply()
-    while True:
-        try:
-            step = reply.resume(operation)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
+    stepper, reply = Stepper(operation), Reply()
+    while (step := stepper.advance(reply)) is not None:
         try:
             if isinstance(step, ApiRequest):
-                reply = Reply((yield from call_flow(step, config, scope_choice)))
+                value = yield from call_flow(step, config, scope_choice)
             elif isinstance(step, TokenFor):
-                reply = Reply((yield from token_flow(step.scopes, scope_choice)))
+                value = yield from token_flow(step.scopes, scope_choice)
             elif isinstance(step, ReadConfig):
-                reply = Reply(config)
+                value = config
             else:
-                reply = Reply((yield step))
+                value = yield step
         except Exception as exc:  # handed to the operation, which may handle it
             reply = Reply(error=exc)
+        else:
+            reply = Reply(value)
+    return stepper.result
 
 
 @dataclass(frozen=True)
@@ -163,39 +162,45 @@ class Reply:
     value: Any = None
     error: Exception | None = None
 
-    def resume(self, flow: Generator[Any, Any, Any]) -> Any:
-        """The flow's next step; raises ``StopIteration`` when the flow returns."""
-        if self.error is not None:
-            return flow.throw(self.error)
-        return flow.send(self.value)
+
+class Stepper(Generic[T]):
+    """Advances one flow: hands it a :class:`Reply`, gets its next step or, at the end, its result."""
+
+    def __init__(self, flow: Generator[Any, Any, T]) -> None:
+        self.flow = flow
+        self.result: T
+
+    def advance(self, reply: Reply) -> Any:
+        """The flow's next step, or ``None`` when it returned (its value is then :attr:`result`)."""
+        try:
+            if reply.error is not None:
+                return self.flow.throw(reply.error)
+            return self.flow.send(reply.value)
+        except StopIteration as stop:
+            self.result = stop.value
+            return None
 
 
 def drive(flow: DriverFlow[T], perform: Callable[[DriverStep], Any]) -> T:
     """Run a flow synchronously: ``perform`` does each step's I/O."""
-    reply = Reply()
-    while True:
-        try:
-            step = reply.resume(flow)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
+    stepper, reply = Stepper(flow), Reply()
+    while (step := stepper.advance(reply)) is not None:
         try:
             reply = Reply(perform(step))
         except Exception as exc:
             reply = Reply(error=exc)
+    return stepper.result
 
 
 async def adrive(flow: DriverFlow[T], perform: Callable[[DriverStep], Awaitable[Any]]) -> T:
     """Run a flow on the event loop: ``perform`` awaits each step's I/O."""
-    reply = Reply()
-    while True:
-        try:
-            step = reply.resume(flow)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
+    stepper, reply = Stepper(flow), Reply()
+    while (step := stepper.advance(reply)) is not None:
         try:
             reply = Reply(await perform(step))
         except Exception as exc:
             reply = Reply(error=exc)
+    return stepper.result
 
 
 __all__ = [
