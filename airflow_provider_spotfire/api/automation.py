@@ -71,8 +71,6 @@ _OUTCOMES: dict[str, JobOutcome] = {
     IN_PROGRESS: JobOutcome.WAIT,
     BUSY: JobOutcome.WAIT,
 }
-ACTIVE_STATUS_CODES = frozenset(code for code, outcome in _OUTCOMES.items() if outcome is JobOutcome.WAIT)
-"""StatusCodes of a job that may still run: waited for, resumed by a retry, aborted on kill."""
 
 
 def _squash(text: str) -> str:
@@ -468,7 +466,6 @@ class BusyRetry:
 
 
 __all__ = [
-    "ACTIVE_STATUS_CODES",
     "STATUS_CODES",
     "AutomationJobSource",
     "BusyRetry",

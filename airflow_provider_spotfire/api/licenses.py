@@ -18,8 +18,7 @@ Decisions the spec leaves open:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -366,37 +365,6 @@ def explain_license_error(
     return rewrap(exc, lacks_write_scope_message(client_id, exc))
 
 
-@contextmanager
-def explain_errors(
-    *,
-    write: bool = False,
-    client_id: str | None = None,
-    license_name: str | None = None,
-    group_id: str | None = None,
-    user_id: str | None = None,
-    write_scope_granted: Callable[[], bool | None] | None = None,
-) -> Iterator[None]:
-    """Re-raise 400 and 403 answers of the license API naming the rejected argument and the fix."""
-    try:
-        yield
-    except (SpotfireBadRequestError, SpotfirePermissionError) as exc:
-        granted = (
-            write_scope_granted() if write_scope_granted and needs_scope_check(exc, write=write) else None
-        )
-        clearer = explain_license_error(
-            exc,
-            write=write,
-            client_id=client_id,
-            license_name=license_name,
-            group_id=group_id,
-            user_id=user_id,
-            write_scope_granted=granted,
-        )
-        if clearer is None:
-            raise
-        raise clearer from exc
-
-
 __all__ = [
     "READ_SCOPES",
     "WRITE_SCOPES",
@@ -410,7 +378,6 @@ __all__ = [
     "build_list_licenses",
     "build_remove_group_license",
     "build_set_group_license",
-    "explain_errors",
     "explain_license_error",
     "needs_scope_check",
     "parse_license",
