@@ -56,12 +56,9 @@ def run_dag(source: Path | str, dag_id: str, *, resources: tuple[str, ...] = (),
 def _serialize_for_airflow_below_3_2(path: Path) -> None:
     """Airflow < 3.2's ``dag.test()`` needs the DAG serialized in the DB first (3.2+ does it itself)."""
     try:
-        from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
-    except ImportError:  # Airflow < 3.2 keeps them in airflow.models.dagbag
-        try:
-            from airflow.models.dagbag import DagBag, sync_bag_to_db  # type: ignore[no-redef]
-        except ImportError:
-            return
+        from airflow.models.dagbag import DagBag, sync_bag_to_db
+    except ImportError:
+        return
     from airflow.dag_processing.bundles.manager import DagBundlesManager
 
     DagBundlesManager().sync_bundles_to_db()

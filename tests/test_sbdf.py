@@ -226,7 +226,6 @@ def test_object_columns_of_one_python_type(tmp_path):
 
 
 def test_object_subclasses_that_spotfire_rejects_are_normalised(tmp_path):
-    # pendulum objects: Airflow hands these out (e.g. logical_date)
     df = pd.DataFrame(
         {
             "when": pd.Series([pendulum.datetime(2024, 1, 1, 12, tz="Europe/Stockholm"), None], dtype=object),
