@@ -195,29 +195,34 @@ def _exception_chain(exc: BaseException) -> Iterator[BaseException]:
         stack.extend(e for e in wrapped if isinstance(e, BaseException))
 
 
+def _loaded(module: str, *names: str) -> tuple[type[BaseException], ...]:
+    """Exception classes of an async client library, if it is imported (else it raised none of them)."""
+    loaded = sys.modules.get(module)
+    found = (getattr(loaded, name, None) for name in names) if loaded is not None else ()
+    return tuple(cls for cls in found if isinstance(cls, type) and issubclass(cls, BaseException))
+
+
 def _tls_exception_types() -> tuple[type[BaseException], ...]:
-    types: tuple[type[BaseException], ...] = (
+    return (
         ssl.SSLError,
         ssl.CertificateError,
         requests.exceptions.SSLError,
         urllib3.exceptions.SSLError,
+        *_loaded("aiohttp", "ClientSSLError"),
     )
-    aiohttp = sys.modules.get("aiohttp")  # only an imported aiohttp can have raised its errors
-    if aiohttp is not None:
-        types += (aiohttp.ClientSSLError,)
-    return types
 
 
-# The connection was never made, so the request never left: DNS failure, refusal, connect timeout.
-_NOT_SENT_TYPES: tuple[type[BaseException], ...] = (
-    urllib3.exceptions.NewConnectionError,  # NameResolutionError is a subclass
-    urllib3.exceptions.ConnectTimeoutError,
-    requests.exceptions.ConnectTimeout,
-    httpx.ConnectError,
-    httpx.ConnectTimeout,
-    ConnectionRefusedError,
-    socket.gaierror,
-)
+def _not_sent_exception_types() -> tuple[type[BaseException], ...]:
+    """The connection was never made, so the request never left: DNS failure, refusal, connect timeout."""
+    return (
+        urllib3.exceptions.NewConnectionError,  # NameResolutionError is a subclass
+        urllib3.exceptions.ConnectTimeoutError,
+        requests.exceptions.ConnectTimeout,
+        ConnectionRefusedError,
+        socket.gaierror,
+        *_loaded("aiohttp", "ClientConnectorError", "ConnectionTimeoutError"),
+        *_loaded("httpx", "ConnectError", "ConnectTimeout"),
+    )
 
 
 def is_tls_failure(exc: BaseException) -> bool:
@@ -228,7 +233,8 @@ def is_tls_failure(exc: BaseException) -> bool:
 
 def never_sent(exc: BaseException) -> bool:
     """Whether a send failed before the request could reach the server (no connection, or TLS)."""
-    return is_tls_failure(exc) or any(isinstance(e, _NOT_SENT_TYPES) for e in _exception_chain(exc))
+    not_sent = _not_sent_exception_types()
+    return is_tls_failure(exc) or any(isinstance(e, not_sent) for e in _exception_chain(exc))
 
 
 def transport_error(method: str, path: str, exc: BaseException, *, sent: bool) -> SpotfireTransportError:
