@@ -76,6 +76,15 @@ def operator(conn_id: str, **kwargs: Any) -> SpotfireRunAutomationJobOperator:
     return SpotfireRunAutomationJobOperator(spotfire_conn_id=conn_id, **kwargs)
 
 
+async def status_reads_failing(emulator: Any, trigger: SpotfireAutomationJobTrigger) -> Any:
+    """The trigger's event while every status read answers 503 (more than any retry policy allows)."""
+    emulator.inject_faults(*["503"] * 50, path_prefix="/spotfire/api/rest/as/job/status")
+    try:
+        return await anext(trigger.run())
+    finally:
+        emulator.http().delete("/_emulator/faults").raise_for_status()  # the retry reads for real
+
+
 async def run_deferred(op: SpotfireRunAutomationJobOperator, ctx: dict[str, Any]) -> dict[str, Any]:
     """execute() -> TaskDeferred -> trigger.run() -> execute_complete(), as the triggerer would."""
     with pytest.raises(TaskDeferred) as deferred:
@@ -277,8 +286,7 @@ async def test_status_failure_on_the_last_try_aborts_the_job(spotfire_conn_id, s
     op = operator(spotfire_conn_id, library_path=NIGHTLY_BATCH, deferrable=True)
     with pytest.raises(TaskDeferred) as deferred:
         op.execute(context(ti))
-    spotfire_emulator.inject_faults(*["503"] * 6, path_prefix="/spotfire/api/rest/as/job/status")
-    event = await anext(deferred.value.trigger.run())
+    event = await status_reads_failing(spotfire_emulator, deferred.value.trigger)
     with pytest.raises(SpotfireJobError, match="Could not read the status"):
         op.execute_complete(context(ti), event.payload)
     record = as_job(spotfire_emulator, ti.xcom["job_id"])
@@ -326,8 +334,7 @@ async def test_status_failure_with_retries_left_keeps_the_job_for_the_retry(
     op = operator(spotfire_conn_id, library_path=NIGHTLY_BATCH, deferrable=True, retries=2)
     with pytest.raises(TaskDeferred) as deferred:
         op.execute(context(ti, store))
-    spotfire_emulator.inject_faults(*["503"] * 6, path_prefix="/spotfire/api/rest/as/job/status")
-    event = await anext(deferred.value.trigger.run())
+    event = await status_reads_failing(spotfire_emulator, deferred.value.trigger)
     with pytest.raises(SpotfireJobError):
         op.execute_complete(context(ti, store), event.payload)
     assert as_job(spotfire_emulator, ti.xcom["job_id"])["status"] in ("Queued", "InProgress")
@@ -352,8 +359,7 @@ async def test_without_resuming_a_status_failure_aborts_the_job_even_with_retrie
     op = operator(spotfire_conn_id, **kwargs)
     with pytest.raises(TaskDeferred) as deferred:
         op.execute(context(ti, store))
-    spotfire_emulator.inject_faults(*["503"] * 6, path_prefix="/spotfire/api/rest/as/job/status")
-    event = await anext(deferred.value.trigger.run())
+    event = await status_reads_failing(spotfire_emulator, deferred.value.trigger)
     with pytest.raises(SpotfireJobError):
         op.execute_complete(context(ti, store), event.payload)
     record = as_job(spotfire_emulator, ti.xcom["job_id"])
