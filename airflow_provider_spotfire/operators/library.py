@@ -13,6 +13,7 @@ from typing import Any
 from airflow.providers.common.compat.sdk import BaseOperator, Context, XComArg
 
 from airflow_provider_spotfire import _validation as validate
+from airflow_provider_spotfire._connection import DEFAULT_CONN_ID
 from airflow_provider_spotfire.api.library import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_PARALLELISM,
@@ -132,7 +133,7 @@ class SpotfireUploadSbdfOperator(SpotfireHookMixin, BaseOperator):
         keep_index: bool = False,
         deferrable: bool = default_deferrable(),
         poll_interval: float = DEFAULT_POLL_INTERVAL,
-        spotfire_conn_id: str = "spotfire_default",
+        spotfire_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         if "outlets" not in kwargs and isinstance(library_path, str) and "{{" not in library_path:
