@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-import weakref
 from functools import cached_property
 from typing import Any, TypeVar
 
-import httpx
 from airflow.providers.common.compat.sdk import BaseHook
 
 from airflow_provider_spotfire._connection import SpotfireConnectionConfig
-from airflow_provider_spotfire._http import AsyncTransport, RetryPolicy, SyncTransport, new_async_client
+from airflow_provider_spotfire._http import RetryPolicy, SyncTransport
+from airflow_provider_spotfire._http_async import AsyncTransport, shared_async_client
 from airflow_provider_spotfire._secrets import amask, mask
 from airflow_provider_spotfire._tokens import (
     RefreshTokenStore,
@@ -150,25 +148,8 @@ class SpotfireHookBase(_SpotfireHookCommon):
             del self.__dict__["transport"]
 
 
-# One httpx client per event loop and TLS/timeout setting: 1,000 triggers in one loop share a
-# connection pool instead of opening 1,000.
-_ASYNC_CLIENTS: weakref.WeakKeyDictionary[
-    asyncio.AbstractEventLoop, dict[tuple[Any, float], httpx.AsyncClient]
-] = weakref.WeakKeyDictionary()
-
-
-def _shared_async_client(verify: bool | str, timeout: float) -> httpx.AsyncClient:
-    loop = asyncio.get_running_loop()
-    clients = _ASYNC_CLIENTS.setdefault(loop, {})
-    key = (verify, timeout)
-    client = clients.get(key)
-    if client is None or client.is_closed:
-        client = clients[key] = new_async_client(verify=verify, timeout=timeout)
-    return client
-
-
 class SpotfireAsyncHookBase(_SpotfireHookCommon):
-    """Asynchronous core of :class:`SpotfireAsyncHook` (httpx), for triggers: nothing blocks the loop."""
+    """Asynchronous core of :class:`SpotfireAsyncHook` (aiohttp), for triggers: nothing blocks the loop."""
 
     async def aconfig(self) -> SpotfireConnectionConfig:
         """Parsed connection, fetched with common-compat's ``get_async_connection``."""
@@ -184,7 +165,7 @@ class SpotfireAsyncHookBase(_SpotfireHookCommon):
 
     async def transport(self) -> AsyncTransport:
         cfg = await self.aconfig()
-        client = _shared_async_client(cfg.verify, cfg.timeout)
+        client = shared_async_client(cfg.verify, cfg.timeout)
         return AsyncTransport(client, policy=self.retry_policy, client_id=cfg.client_id)
 
     async def get_token(self, scopes: tuple[str, ...]) -> Token:

@@ -1,4 +1,4 @@
-"""SpotfireHook (sync, requests) and SpotfireAsyncHook (async, httpx) for the ``spotfire`` connection."""
+"""SpotfireHook (sync, requests) and SpotfireAsyncHook (async, aiohttp) for the ``spotfire`` connection."""
 
 from __future__ import annotations
 
@@ -68,7 +68,7 @@ class SpotfireHook(LibraryHookMixin, AutomationHookMixin, LicenseHookMixin):
 
 
 class SpotfireAsyncHook(LibraryAsyncHookMixin, AutomationAsyncHookMixin, LicenseAsyncHookMixin):
-    """Async twin of :class:`SpotfireHook` for triggers (httpx; connection via ``get_async_connection``).
+    """Async twin of :class:`SpotfireHook` for triggers (aiohttp; connection via ``get_async_connection``).
 
     Shares the process-wide token cache with every other hook of the same connection, so 1,000
     triggers in one triggerer ask the token endpoint once.
