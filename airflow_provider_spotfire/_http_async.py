@@ -11,7 +11,7 @@ This module only does the I/O, with the sync path's settings:
   ``CURL_CA_BUNDLE``, else certifi); a CA bundle path or ``verify=False`` as configured;
 * the connection's ``timeout`` as connect and read timeout (requests' ``timeout=``);
 * no redirects followed, proxies from the environment, no cookies kept (one session is shared by
-  every trigger of an event loop, whatever its connection).
+  every trigger of an event loop, whatever its connection), no retry but :class:`RetryPolicy`'s.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def ssl_context(verify: bool | str) -> ssl.SSLContext | bool:
 def new_async_client(*, verify: bool | str, timeout: float) -> aiohttp.ClientSession:
     """An ``aiohttp.ClientSession`` for the running event loop (shared by every trigger of that loop)."""
     connector = aiohttp.TCPConnector(limit=POOL_SIZE, ssl=ssl_context(verify), ttl_dns_cache=300)
-    return aiohttp.ClientSession(
+    session = aiohttp.ClientSession(
         connector=connector,
         timeout=aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout),
         headers={"User-Agent": USER_AGENT},
@@ -68,6 +68,11 @@ def new_async_client(*, verify: bool | str, timeout: float) -> aiohttp.ClientSes
         trust_env=True,
         auto_decompress=True,
     )
+    # aiohttp silently resends an idempotent request once when the connection drops; requests does
+    # not (max_retries=0). Every retry is RetryPolicy's, on both paths, so that one is turned off
+    # (no public switch exists for it).
+    session._retry_connection = False
+    return session
 
 
 # One session per event loop and TLS/timeout setting: 1,000 triggers in one loop share one pool.
@@ -85,9 +90,10 @@ def shared_async_client(verify: bool | str, timeout: float) -> aiohttp.ClientSes
             session.detach()
     sessions = _SESSIONS.setdefault(loop, {})
     key = (verify, timeout)
-    session = sessions.get(key)
-    if session is None or session.closed:
-        session = sessions[key] = new_async_client(verify=verify, timeout=timeout)
+    existing = sessions.get(key)
+    if existing is not None and not existing.closed:
+        return existing
+    session = sessions[key] = new_async_client(verify=verify, timeout=timeout)
     return session
 
 
@@ -143,8 +149,13 @@ class AsyncTransport:
                 allow_redirects=False,
             ) as r:
                 response = HttpResponse(r.status, r.headers, await r.read())
-        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
-            # refused, DNS, TLS handshake, connect timeout: the request never left
+        except aiohttp.ClientConnectorCertificateError as exc:  # the request never left
+            raise transport_error(req.method, req.path, exc.certificate_error, sent=False) from None
+        except aiohttp.ClientConnectorError as exc:
+            # refused, DNS, TLS handshake: judged by the OS/ssl error, not by aiohttp's text (which
+            # says "ssl:default" for every plain-HTTP connection)
+            raise transport_error(req.method, req.path, exc.os_error, sent=False) from None
+        except aiohttp.ConnectionTimeoutError as exc:
             raise transport_error(req.method, req.path, exc, sent=False) from None
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise transport_error(req.method, req.path, exc, sent=True) from None

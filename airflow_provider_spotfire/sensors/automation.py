@@ -19,6 +19,7 @@ from airflow_provider_spotfire.exceptions import SpotfireConfigurationError, Spo
 from airflow_provider_spotfire.operators.base import SpotfireHookMixin, default_deferrable
 from airflow_provider_spotfire.triggers.automation import SpotfireAutomationJobTrigger
 from airflow_provider_spotfire.triggers.events import validate_event
+from airflow_provider_spotfire.triggers.schedule import PollSchedule
 
 
 class SpotfireAutomationJobSensor(SpotfireHookMixin, BaseSensorOperator):
@@ -33,6 +34,8 @@ class SpotfireAutomationJobSensor(SpotfireHookMixin, BaseSensorOperator):
 
     :param job_id: the job id (templated), e.g. ``{{ ti.xcom_pull(task_ids='start', key='job_id') }}``.
     :param deferrable: wait in the triggerer instead of poking from a worker.
+    :param poll_schedule: when deferred, a :class:`~airflow_provider_spotfire.triggers.schedule.PollSchedule`
+        instead of a fixed ``poke_interval`` (e.g. backing off as the job ages).
     :param spotfire_conn_id: the ``spotfire`` connection.
     """
 
@@ -44,11 +47,13 @@ class SpotfireAutomationJobSensor(SpotfireHookMixin, BaseSensorOperator):
         *,
         job_id: str,
         deferrable: bool = default_deferrable(),
+        poll_schedule: PollSchedule | None = None,
         spotfire_conn_id: str = "spotfire_default",
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("poke_interval", 30)
         super().__init__(**kwargs)
+        self.poll_schedule = PollSchedule.of(poll_schedule or self.poke_interval)
         self.job_id = job_id
         self.deferrable = deferrable
         self.spotfire_conn_id = spotfire_conn_id
@@ -87,7 +92,7 @@ class SpotfireAutomationJobSensor(SpotfireHookMixin, BaseSensorOperator):
             trigger=SpotfireAutomationJobTrigger(
                 job_id=self._job_id(),
                 spotfire_conn_id=self.spotfire_conn_id,
-                poll_interval=self.poke_interval,
+                poll_interval=self.poll_schedule,
                 deadline=time.time() + self.timeout,
                 abort_unfinished=False,
                 abort_on_kill=False,
@@ -103,8 +108,12 @@ class SpotfireAutomationJobSensor(SpotfireHookMixin, BaseSensorOperator):
             raise AirflowSensorTimeout(str(event.get("message")))
         parsed = validate_event(event, job_id=self._job_id())
         status = parsed.details.get("status") or {}
-        self.log.info("Automation Services job %s finished: %s", parsed.job_id, parsed.job_state)
-        return {"JobId": parsed.job_id, "StatusCode": parsed.job_state, "Message": status.get("Message", "")}
+        self.log.info("Automation Services job %s finished: %s", parsed.job_id, parsed.remote_state)
+        return {
+            "JobId": parsed.job_id,
+            "StatusCode": parsed.remote_state,
+            "Message": status.get("Message", ""),
+        }
 
 
 __all__ = ["SpotfireAutomationJobSensor"]
