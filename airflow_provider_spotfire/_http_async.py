@@ -10,19 +10,23 @@ This module only does the I/O, with the sync path's settings:
 * TLS verified by default, with the same CA bundle as requests (``REQUESTS_CA_BUNDLE``,
   ``CURL_CA_BUNDLE``, else certifi); a CA bundle path or ``verify=False`` as configured;
 * the connection's ``timeout`` as connect and read timeout (requests' ``timeout=``);
-* no redirects followed, proxies from the environment, no cookies kept (one session is shared by
+* no redirects followed, proxies from the environment (``*_proxy``/``no_proxy``, as requests; no
+  ``.netrc``), no cookies kept (one session is shared by
   every trigger of an event loop, whatever its connection), no retry but :class:`RetryPolicy`'s.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import ssl
+import urllib.request
 import weakref
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import certifi
@@ -65,7 +69,7 @@ def new_async_client(*, verify: bool | str, timeout: float) -> aiohttp.ClientSes
         timeout=aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout),
         headers={"User-Agent": USER_AGENT},
         cookie_jar=aiohttp.DummyCookieJar(),
-        trust_env=True,
+        trust_env=False,  # aiohttp would look proxies and netrc up in a thread on every request
         auto_decompress=True,
     )
     # aiohttp silently resends an idempotent request once when the connection drops; requests does
@@ -103,6 +107,14 @@ async def close_shared_clients() -> None:
         await session.close()
 
 
+@functools.lru_cache(maxsize=64)
+def proxy_for(scheme: str, host: str) -> str | None:
+    """The proxy requests would use for ``scheme://host`` (``*_proxy`` / ``no_proxy``), read once per host."""
+    if urllib.request.proxy_bypass(host):
+        return None
+    return urllib.request.getproxies().get(scheme)
+
+
 def _query(params: Mapping[str, Any] | None) -> list[tuple[str, str]] | None:
     """Query pairs encoded as requests encodes them: None dropped, sequences repeated, str() values."""
     if not params:
@@ -127,6 +139,11 @@ def _body(req: HttpRequest, headers: dict[str, str]) -> bytes | None:
     return None
 
 
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme, parts.hostname or ""
+
+
 class AsyncTransport:
     """Sends :class:`HttpRequest` with a shared ``aiohttp.ClientSession``, with the sync path's retries."""
 
@@ -147,6 +164,7 @@ class AsyncTransport:
                 headers=headers,
                 data=body,
                 allow_redirects=False,
+                proxy=proxy_for(*_origin(req.url)),
             ) as r:
                 response = HttpResponse(r.status, r.headers, await r.read())
         except aiohttp.ClientConnectorCertificateError as exc:  # the request never left

@@ -88,6 +88,7 @@ class FullStack:
     ) -> None:
         self.home = Path(home or tempfile.mkdtemp(prefix="spotfire-fullstack-"))
         self.dags_source = dags_source
+        self.extra_env: dict[str, str] = {}  # set before start(): overrides of the environment below
         self.dags = self.home / "dags"
         self.proc_logs = self.home / "process-logs"
         self.parallelism = parallelism
@@ -140,6 +141,7 @@ class FullStack:
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        env.update(self.extra_env)
         if self.emulator_url:
             env["AIRFLOW_CONN_SPOTFIRE_DEFAULT"] = json.dumps(
                 {

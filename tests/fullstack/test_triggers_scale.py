@@ -44,7 +44,10 @@ DEFER_TIMEOUT = float(os.environ.get("SPOTFIRE_FULLSTACK_SCALE_TIMEOUT", "420"))
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FullStack]:
-    s = FullStack(tmp_path_factory.mktemp("scale-home"), parallelism=24, dags_source=SCALE_DAGS)
+    s = FullStack(tmp_path_factory.mktemp("scale-home"), parallelism=12, dags_source=SCALE_DAGS)
+    # 110 task processes and 2 triggerers write to one sqlite file: wait for its lock instead of
+    # failing after pysqlite's default 5 s ("database is locked")
+    s.extra_env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{s.home / 'airflow.db'}?timeout=120"
     try:
         s.start(timeout=240)
     except Exception as exc:

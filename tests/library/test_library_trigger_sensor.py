@@ -78,7 +78,10 @@ async def test_trigger_reports_a_cancelled_job(spotfire_emulator, hook):
     job = open_job(hook, "cancelled")
     hook.cancel_upload_job(job)
     event = await first_event(SpotfireUploadJobTrigger(job.job_id, poll_interval=0.1))
-    assert event["status"] == "failed" and (event["job_state"], event["remote_state"]) == ("failed", "cancelled")
+    assert event["status"] == "failed" and (event["job_state"], event["remote_state"]) == (
+        "failed",
+        "cancelled",
+    )
     assert "cancelled" in event["message"]
 
 
