@@ -28,7 +28,7 @@ import pytest
 
 from tests.fullstack.stack import FullStack, wait_for
 
-pytestmark = [pytest.mark.fullstack, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.fullstack, pytest.mark.timeout(2400)]
 
 SCALE_DAGS = Path(__file__).with_name("scale_dags")
 DAG_ID = "spotfire_triggers_scale"
@@ -39,7 +39,7 @@ STATUS = "/spotfire/api/rest/as/job/status/"
 ABORT = "/spotfire/api/rest/as/job/abort/"
 UPLOAD_STATUS = "/spotfire/api/rest/library/v1/upload/"
 # a loaded 2-core machine needs time to launch ~110 task processes
-DEFER_TIMEOUT = float(os.environ.get("SPOTFIRE_FULLSTACK_SCALE_TIMEOUT", "420"))
+DEFER_TIMEOUT = float(os.environ.get("SPOTFIRE_FULLSTACK_SCALE_TIMEOUT", "900"))
 
 
 @pytest.fixture(scope="module")
