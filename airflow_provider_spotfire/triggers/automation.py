@@ -8,7 +8,6 @@ from airflow_provider_spotfire.api.automation import ExecutionStatus, JobOutcome
 from airflow_provider_spotfire.hooks.spotfire import SpotfireAsyncHook
 from airflow_provider_spotfire.triggers.base import SpotfirePollingTrigger
 from airflow_provider_spotfire.triggers.events import EventStatus, JobState, SpotfireTriggerEvent
-from airflow_provider_spotfire.triggers.schedule import PollSchedule
 
 # JobOutcome (what outcome_of says a StatusCode means) -> the events' job state
 _STATE_OF_OUTCOME = {
@@ -30,6 +29,8 @@ class SpotfireAutomationJobTrigger(SpotfirePollingTrigger):
     :meth:`cleanup` (a triggerer restart) never does. Polling as in
     :class:`~airflow_provider_spotfire.triggers.base.SpotfirePollingTrigger`.
 
+    :param polling: ``poll_interval`` (default 15 s), ``deadline``, ``started_at``, ``task_label``
+        as in the base.
     :param abort_unfinished: abort the job when the wait ends without an outcome (deadline, NotSet).
     :param abort_on_kill: abort the job when a user kills the deferred task.
     :param last_status: the StatusCode already logged by the task (only changes are logged).
@@ -42,15 +43,13 @@ class SpotfireAutomationJobTrigger(SpotfirePollingTrigger):
         self,
         job_id: str,
         spotfire_conn_id: str = "spotfire_default",
-        poll_interval: float | PollSchedule | dict[str, Any] = 15.0,
-        deadline: float | None = None,
+        *,
         abort_unfinished: bool = True,
         abort_on_kill: bool = True,
-        task_label: str | None = None,
         last_status: str | None = None,
-        started_at: float | None = None,
+        **polling: Any,
     ) -> None:
-        super().__init__(job_id, spotfire_conn_id, poll_interval, deadline, started_at, task_label)
+        super().__init__(job_id, spotfire_conn_id, **polling)
         self.abort_unfinished = abort_unfinished
         self.abort_on_kill = abort_on_kill
         self.last_status = last_status

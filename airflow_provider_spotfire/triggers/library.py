@@ -10,7 +10,6 @@ from airflow_provider_spotfire.exceptions import SpotfireNotFoundError
 from airflow_provider_spotfire.hooks.spotfire import SpotfireAsyncHook
 from airflow_provider_spotfire.triggers.base import SpotfirePollingTrigger
 from airflow_provider_spotfire.triggers.events import JobState, SpotfireTriggerEvent
-from airflow_provider_spotfire.triggers.schedule import PollSchedule
 
 DEFAULT_POLL_INTERVAL = 5.0
 _LINK_NAMES = ("getStatusLinkRel", "getStatusLinkAbs", "cancelLinkRel", "cancelLinkAbs")
@@ -26,7 +25,8 @@ class SpotfireUploadJobTrigger(SpotfirePollingTrigger):
     watches); ``cleanup`` never touches it. ``result`` (JSON-safe, what the worker already knows)
     is handed back unchanged in the event's ``details["result"]``, so the task resumes with it even
     where the defer kwargs are not kept (``dag.test()``). Polling as in
-    :class:`~airflow_provider_spotfire.triggers.base.SpotfirePollingTrigger`.
+    :class:`~airflow_provider_spotfire.triggers.base.SpotfirePollingTrigger` (``polling``:
+    ``poll_interval`` -- default 5 s --, ``deadline``, ``started_at``, ``task_label``).
     """
 
     job_kind = "upload job"
@@ -36,16 +36,15 @@ class SpotfireUploadJobTrigger(SpotfirePollingTrigger):
         self,
         job_id: str,
         spotfire_conn_id: str = "spotfire_default",
-        poll_interval: float | PollSchedule | dict[str, Any] = DEFAULT_POLL_INTERVAL,
-        deadline: float | None = None,
+        *,
         links: Mapping[str, str] | None = None,
         library_path: str | None = None,
         cancel_on_kill: bool = False,
         result: Mapping[str, Any] | None = None,
-        started_at: float | None = None,
-        task_label: str | None = None,
+        **polling: Any,
     ) -> None:
-        super().__init__(job_id, spotfire_conn_id, poll_interval, deadline, started_at, task_label)
+        polling.setdefault("poll_interval", DEFAULT_POLL_INTERVAL)
+        super().__init__(job_id, spotfire_conn_id, **polling)
         self.links = {k: str(v) for k, v in (links or {}).items() if k in _LINK_NAMES and v}
         self.library_path = library_path
         self.cancel_on_kill = cancel_on_kill

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.fullstack.stack import FullStack, wait_for
@@ -116,7 +117,12 @@ def _log_since(stack: FullStack, seq: int) -> list[dict[str, Any]]:
 
 
 def _as_jobs(stack: FullStack) -> list[dict[str, Any]]:
-    return stack.emulator("/_emulator/state")["as_jobs"]
+    """Every AS job the emulator knows, each as its single-job view (status, source, abort reason)."""
+    try:
+        ids = [j["id"] for j in stack.emulator("/_emulator/automation/jobs")]
+    except httpx.HTTPStatusError:  # an emulator without the job list
+        return stack.emulator("/_emulator/state")["as_jobs"]
+    return [stack.emulator(f"/_emulator/automation/jobs/{job_id}") for job_id in ids]
 
 
 def _polled_ids(entries: list[dict[str, Any]], prefix: str) -> Counter[str]:

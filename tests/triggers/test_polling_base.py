@@ -237,3 +237,32 @@ def test_validator_rejects_an_event_of_another_job():
     event = SpotfireTriggerEvent("success", "j1", JobState.FINISHED).to_dict()
     with pytest.raises(SpotfireError, match="expected j2"):
         validate_event(event, job_id="j2")
+
+
+# ---- operators and sensors hand the schedule to their trigger ---------------------------------------
+def test_sensors_and_operator_defer_with_their_poll_schedule(spotfire_conn_id):
+    from airflow.providers.common.compat.sdk import TaskDeferred
+
+    from airflow_provider_spotfire.hooks.spotfire import SpotfireHook
+    from airflow_provider_spotfire.operators.automation import SpotfireRunAutomationJobOperator
+    from airflow_provider_spotfire.sensors.automation import SpotfireAutomationJobSensor
+    from tests.automation.conftest import NIGHTLY_BATCH
+
+    schedule = PollSchedule.adaptive(1, max_interval=30, age_fraction=0.2)
+    hook = SpotfireHook(spotfire_conn_id)
+    job_id = hook.start_automation_job_from_library(library_path=NIGHTLY_BATCH).job_id
+    sensor = SpotfireAutomationJobSensor(
+        task_id="wait", job_id=job_id, deferrable=True, poll_schedule=schedule, timeout=60
+    )
+    with pytest.raises(TaskDeferred) as info:
+        sensor.execute({})
+    assert info.value.trigger.schedule == schedule
+    assert info.value.trigger.serialize()[1]["poll_interval"] == schedule.to_dict()
+    with pytest.raises(SpotfireConfigurationError, match="poll_interval"):
+        SpotfireRunAutomationJobOperator(task_id="bad", library_path=NIGHTLY_BATCH, poll_interval=-1)
+    operator = SpotfireRunAutomationJobOperator(
+        task_id="ok", library_path=NIGHTLY_BATCH, poll_interval=schedule
+    )
+    assert operator.poll_schedule == schedule and operator.poll_interval == 1.0
+    hook.abort_automation_job(job_id, "test over")
+    hook.close()
