@@ -25,6 +25,7 @@ from airflow_provider_spotfire.exceptions import (
 from airflow_provider_spotfire.operators.automation import SpotfireRunAutomationJobOperator
 from airflow_provider_spotfire.sensors.automation import SpotfireAutomationJobSensor
 from airflow_provider_spotfire.triggers.automation import SpotfireAutomationJobTrigger
+from airflow_provider_spotfire.triggers.base import POLL_RETRY_POLICY
 from tests.automation.conftest import (
     BROKEN_EXPORT,
     EXPORT_FINANCE,
@@ -277,7 +278,10 @@ async def test_status_failure_on_the_last_try_aborts_the_job(spotfire_conn_id, s
     op = operator(spotfire_conn_id, library_path=NIGHTLY_BATCH, deferrable=True)
     with pytest.raises(TaskDeferred) as deferred:
         op.execute(context(ti))
-    spotfire_emulator.inject_faults(*["503"] * 6, path_prefix="/spotfire/api/rest/as/job/status")
+    # more refusals than the trigger's poll retry policy allows
+    spotfire_emulator.inject_faults(
+        *["503"] * POLL_RETRY_POLICY.max_attempts, path_prefix="/spotfire/api/rest/as/job/status"
+    )
     event = await anext(deferred.value.trigger.run())
     with pytest.raises(SpotfireJobError, match="Could not read the status"):
         op.execute_complete(context(ti), event.payload)
@@ -326,7 +330,10 @@ async def test_status_failure_with_retries_left_keeps_the_job_for_the_retry(
     op = operator(spotfire_conn_id, library_path=NIGHTLY_BATCH, deferrable=True, retries=2)
     with pytest.raises(TaskDeferred) as deferred:
         op.execute(context(ti, store))
-    spotfire_emulator.inject_faults(*["503"] * 6, path_prefix="/spotfire/api/rest/as/job/status")
+    # more refusals than the trigger's poll retry policy allows
+    spotfire_emulator.inject_faults(
+        *["503"] * POLL_RETRY_POLICY.max_attempts, path_prefix="/spotfire/api/rest/as/job/status"
+    )
     event = await anext(deferred.value.trigger.run())
     with pytest.raises(SpotfireJobError):
         op.execute_complete(context(ti, store), event.payload)
@@ -352,7 +359,10 @@ async def test_without_resuming_a_status_failure_aborts_the_job_even_with_retrie
     op = operator(spotfire_conn_id, **kwargs)
     with pytest.raises(TaskDeferred) as deferred:
         op.execute(context(ti, store))
-    spotfire_emulator.inject_faults(*["503"] * 6, path_prefix="/spotfire/api/rest/as/job/status")
+    # more refusals than the trigger's poll retry policy allows
+    spotfire_emulator.inject_faults(
+        *["503"] * POLL_RETRY_POLICY.max_attempts, path_prefix="/spotfire/api/rest/as/job/status"
+    )
     event = await anext(deferred.value.trigger.run())
     with pytest.raises(SpotfireJobError):
         op.execute_complete(context(ti, store), event.payload)
