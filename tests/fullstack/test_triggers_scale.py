@@ -102,8 +102,20 @@ def _trigger_run(stack: FullStack, upload_ids: list[str]) -> str:
     return resp.json()["dag_run_id"]
 
 
+def _task_instances(stack: FullStack, run_id: str) -> list[dict[str, Any]]:
+    """Every task instance of the run (the REST API pages by 100 at most)."""
+    found: list[dict[str, Any]] = []
+    while True:
+        page = stack.get(
+            f"{stack.run_path(DAG_ID, run_id)}/taskInstances", params={"limit": 100, "offset": len(found)}
+        )
+        found += page["task_instances"]
+        if not page["task_instances"] or len(found) >= page["total_entries"]:
+            return found
+
+
 def _states(stack: FullStack, run_id: str) -> dict[tuple[str, int], str | None]:
-    return {(t["task_id"], t["map_index"]): t["state"] for t in stack.task_instances(DAG_ID, run_id)}
+    return {(t["task_id"], t["map_index"]): t["state"] for t in _task_instances(stack, run_id)}
 
 
 def _all_deferred(stack: FullStack, run_id: str) -> bool:
@@ -275,7 +287,7 @@ def _check_outcomes(stack: FullStack, run_id: str, uploads: list[Any]) -> None:
     assert states[("as_job", 0)] == "failed"
     by_id = {
         t["rendered_fields"].get("job_id"): t
-        for t in stack.task_instances(DAG_ID, run_id)
+        for t in _task_instances(stack, run_id)
         if t["task_id"] == "upload_wait"
     }
     for n, job in enumerate(uploads):
