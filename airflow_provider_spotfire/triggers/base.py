@@ -30,7 +30,7 @@ from typing import Any, ClassVar
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_spotfire._http import RetryPolicy
-from airflow_provider_spotfire._http_async import close_shared_clients
+from airflow_provider_spotfire._http_async import close_shared_clients, ssl_context
 from airflow_provider_spotfire.exceptions import SpotfireApiError, SpotfireError
 from airflow_provider_spotfire.hooks.spotfire import SpotfireAsyncHook
 from airflow_provider_spotfire.triggers.events import EventStatus, JobState, SpotfireTriggerEvent
@@ -67,7 +67,9 @@ class _LoopShared:
                 entry = self.hooks.get(key)
                 if entry is None or time.monotonic() - entry[0] > HOOK_TTL:
                     hook = SpotfireAsyncHook(spotfire_conn_id, retry_policy=policy)
-                    await hook.aconfig()
+                    config = await hook.aconfig()
+                    # loading a CA bundle takes ~0.1 s of CPU: in a thread, not on the triggerer's loop
+                    await asyncio.to_thread(ssl_context, config.verify)
                     entry = self.hooks[key] = (time.monotonic(), hook)
         return entry[1]
 
