@@ -26,11 +26,12 @@ import urllib.request
 import weakref
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 import certifi
 import tenacity
+from yarl import URL
 
 from airflow_provider_spotfire._http import (
     USER_AGENT,
@@ -117,15 +118,20 @@ def proxy_for(scheme: str, host: str) -> str | None:
     return urllib.request.getproxies().get(scheme)
 
 
-def _query(params: Mapping[str, Any] | None) -> list[tuple[str, str]] | None:
-    """Query pairs encoded as requests encodes them: None dropped, sequences repeated, str() values."""
-    if not params:
-        return None
+def _url(url: str, params: Mapping[str, Any] | None) -> URL:
+    """The URL with the query encoded byte for byte as requests encodes it.
+
+    None values dropped, sequences repeated, ``str()`` of other values, ``urlencode`` quoting
+    (``/`` as ``%2F``: yarl would leave it as is).
+    """
+    base = URL(url)
     pairs: list[tuple[str, str]] = []
-    for key, value in params.items():
+    for key, value in (params or {}).items():
         values = value if isinstance(value, list | tuple) else [value]
         pairs.extend((str(key), str(v)) for v in values if v is not None)
-    return pairs
+    if not pairs:
+        return base
+    return URL(f"{base}{'&' if base.query_string else '?'}{urlencode(pairs)}", encoded=True)
 
 
 def _body(req: HttpRequest, headers: dict[str, str]) -> bytes | None:
@@ -161,8 +167,7 @@ class AsyncTransport:
         try:
             async with self.client.request(
                 req.method,
-                req.url,
-                params=_query(req.params),
+                _url(req.url, req.params),
                 headers=headers,
                 data=body,
                 allow_redirects=False,

@@ -188,3 +188,23 @@ async def test_tls_with_the_ca_bundle_or_verification_off(tls_emulator, verify):
     sync, async_ = await both(status_request(tls_emulator.url, bearer), verify=setting)
     assert outcome(sync) == outcome(async_)
     assert sync.status_code == 404  # the server's real answer: TLS passed on both paths
+
+
+# ---- what is sent ---------------------------------------------------------------------------------
+async def test_the_same_query_and_body_reach_the_server(emulator):
+    params = {"reason": "a b&c/é", "n": 3, "skip": None, "multi": ["x", "y"]}
+    req = HttpRequest(
+        "POST",
+        f"{emulator.url}/spotfire/api/rest/as/job/abort/{UNKNOWN_JOB}",
+        params=params,
+        headers={"Authorization": "Bearer x"},
+        json={"k": [1, "two"]},
+    )
+    sync, async_ = await both(req)
+    assert outcome(sync) == outcome(async_)
+    sent = [
+        (r["query"], r["content_type"], r["content_length"])
+        for r in emulator.requests_log(path_prefix=req.path)
+    ]
+    assert len(sent) == 2 and sent[0] == sent[1], sent
+    assert "skip" not in sent[0][0] and "multi=x&multi=y" in sent[0][0]
