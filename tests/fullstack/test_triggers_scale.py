@@ -194,15 +194,33 @@ def test_restart_ha_and_kill_with_110_deferred_waits(stack: FullStack, monkeypat
     aborted_before = _aborts(_log_since(stack, 0))
     assert set(aborted_before) == set(jobs) - job_ids
 
-    # 1. restart: SIGTERM the triggerer mid-wait, start a new one
+    _restart(stack, job_ids, upload_ids)
+    assert _aborts(_log_since(stack, 0)) == aborted_before, "a triggerer restart must not abort any job"
+    assert {j["jobId"] for j in _as_jobs(stack)} == set(jobs), "a restart must not start any job"
+    _two_triggerers(stack, job_ids, upload_ids)
+    killed = _kill_two_tasks(stack, run_id)
+    _finish_everything(stack, hook, uploads, run_id)
+    aborts = _aborts(_log_since(stack, 0)) - aborted_before
+    assert all(aborts[job] == 1 for job in killed), aborts
+    assert set(aborts) <= set(killed), f"unexpected aborts: {aborts}"
+    final = _as_jobs(stack)
+    assert not [j for j in final if j["status"] in ("Queued", "InProgress")], "a job was left running"
+    new_jobs = {j["jobId"] for j in final} - set(jobs)
+    assert len(new_jobs) <= 1, f"only the cleared task's new try may start a job: {new_jobs}"
+    hook.close()
+
+
+def _restart(stack: FullStack, job_ids: set[str], upload_ids: set[str]) -> None:
+    """1. SIGTERM the triggerer mid-wait, start a new one: every wait polls again."""
     seq = stack.last_request_seq()
     assert stack.stop_process("triggerer") == 0
     stack.spawn_triggerer("triggerer-2")
     _restart_wait(stack, seq, job_ids, upload_ids)
-    assert _aborts(_log_since(stack, 0)) == aborted_before, "a triggerer restart must not abort any job"
-    assert {j["jobId"] for j in _as_jobs(stack)} == set(jobs), "a restart must not start any job"
 
-    # 2. HA: two triggerers at once, each capped below the 110 triggers so that both hold some
+
+def _two_triggerers(stack: FullStack, job_ids: set[str], upload_ids: set[str]) -> None:
+    """2. HA: two triggerers at once (each capped below the 110 triggers, so both hold some); each
+    job is polled at the rate of one poller."""
     assert stack.stop_process("triggerer-2") == 0
     seq = stack.last_request_seq()
     stack.spawn_triggerer("triggerer-3", capacity=70)
@@ -214,14 +232,15 @@ def test_restart_ha_and_kill_with_110_deferred_waits(stack: FullStack, monkeypat
     time.sleep(30)
     window = _log_since(stack, window_start)
     polls = _polled_ids(window, STATUS)
-    seconds = _span_seconds(window)
-    one_poller = seconds / POLL
+    one_poller = _span_seconds(window) / POLL
     assert set(polls) == job_ids
     assert max(polls.values()) <= one_poller + 2, f"a job polled by both triggerers: {polls.most_common(3)}"
     assert min(polls.values()) >= one_poller / 2 - 1, f"a job not polled: {polls.most_common()[-3:]}"
     assert not _aborts(window)
 
-    # 3. mark one deferred task failed, clear another: each one's job is aborted once
+
+def _kill_two_tasks(stack: FullStack, run_id: str) -> tuple[str, str]:
+    """3. Mark as_job[0] failed and clear as_job[1] while deferred; their jobs get aborted."""
     failed_job, cleared_job = _job_of(stack, 0), _job_of(stack, 1)
     _mark_failed(stack, run_id, 0)
     _clear(stack, run_id, 1)
@@ -231,23 +250,19 @@ def test_restart_ha_and_kill_with_110_deferred_waits(stack: FullStack, monkeypat
         timeout=90,
         interval=2,
     )
+    return failed_job, cleared_job
 
-    # 4. every job ends: AS jobs by the clock, uploads finished (8) or cancelled (2) by the test
+
+def _finish_everything(stack: FullStack, hook: Any, uploads: list[Any], run_id: str) -> None:
+    """4. AS jobs end by the emulator clock, uploads are finished (8) or cancelled (2); the run ends."""
     stack.emulator_call("POST", "/_emulator/clock/advance", json={"seconds": 1000})
     for job in uploads[:8]:
         hook.finish_upload_job(job)
     for job in uploads[8:]:
         hook.cancel_upload_job(job)
-    wait_for("the run to end", lambda: _run_state(stack, run_id) in ("success", "failed"), 300, 3)
+    ended = lambda: _run_state(stack, run_id) in ("success", "failed")  # noqa: E731
+    wait_for("the run to end", ended, timeout=DEFER_TIMEOUT, interval=3)
     _check_outcomes(stack, run_id, uploads)
-    aborts = _aborts(_log_since(stack, 0)) - aborted_before
-    assert aborts[failed_job] == 1 and aborts[cleared_job] == 1, aborts
-    assert set(aborts) <= {failed_job, cleared_job}, f"unexpected aborts: {aborts}"
-    final = _as_jobs(stack)
-    assert not [j for j in final if j["status"] in ("Queued", "InProgress")], "a job was left running"
-    new_jobs = {j["jobId"] for j in final} - set(jobs)
-    assert len(new_jobs) <= 1, f"only the cleared task's new try may start a job: {new_jobs}"
-    hook.close()
 
 
 def _span_seconds(entries: list[dict[str, Any]]) -> float:
