@@ -255,6 +255,9 @@ def _kill_two_tasks(stack: FullStack, run_id: str) -> tuple[str, str]:
 
 def _finish_everything(stack: FullStack, hook: Any, uploads: list[Any], run_id: str) -> None:
     """4. AS jobs end by the emulator clock, uploads are finished (8) or cancelled (2); the run ends."""
+    # the cleared task's new try starts a job of its own: the clock must jump after that start
+    redeferred = lambda: _states(stack, run_id)[("as_job", 1)] in ("deferred", "success", "failed")  # noqa: E731
+    wait_for("the cleared task to defer again", redeferred, timeout=DEFER_TIMEOUT, interval=3)
     stack.emulator_call("POST", "/_emulator/clock/advance", json={"seconds": 1000})
     for job in uploads[:8]:
         hook.finish_upload_job(job)
