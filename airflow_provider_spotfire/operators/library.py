@@ -12,6 +12,7 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import BaseOperator, Context, XComArg
 
+from airflow_provider_spotfire import _validation as validate
 from airflow_provider_spotfire.api.library import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_PARALLELISM,
@@ -142,8 +143,12 @@ class SpotfireUploadSbdfOperator(SpotfireHookMixin, BaseOperator):
             with contextlib.suppress(ValueError):
                 kwargs["outlets"] = [create_asset(conn_id=spotfire_conn_id, library_path=library_path)]
         super().__init__(**kwargs)
-        validate_chunking(chunk_size, parallelism)
-        self.poll_schedule = PollSchedule.of(poll_interval)  # a clear error for a bad value, here
+        chunk_size, parallelism = validate_chunking(chunk_size, parallelism)
+        self.poll_schedule = PollSchedule.of(  # a clear error for a bad value, here
+            poll_interval
+            if isinstance(poll_interval, PollSchedule | dict)
+            else validate.seconds("poll_interval", poll_interval)
+        )
         if isinstance(source, os.PathLike):
             source = os.fspath(source)
         if source is None or not (
@@ -214,6 +219,7 @@ class SpotfireUploadSbdfOperator(SpotfireHookMixin, BaseOperator):
         started = time.time()
         split_library_path(self.library_path)  # the rendered value; fails before anything is written
         normalize_keywords(self.keywords)
+        validate.description(self.description)
         kind, value = self._resolve_source()
         if kind == "file":
             return self._upload_file(value, context, started, {"source": "file"})

@@ -8,6 +8,7 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import BaseSensorOperator, Context, PokeReturnValue
 
+from airflow_provider_spotfire import _validation as validate
 from airflow_provider_spotfire.api.library import UploadJob
 from airflow_provider_spotfire.exceptions import SpotfireJobError, SpotfireNotFoundError
 from airflow_provider_spotfire.operators.base import SpotfireHookMixin, default_deferrable
@@ -39,7 +40,7 @@ class SpotfireUploadJobSensor(SpotfireHookMixin, BaseSensorOperator):
         poll_schedule: PollSchedule | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(**validate.sensor_timing(kwargs))
         self.poll_schedule = PollSchedule.of(poll_schedule or self.poke_interval)
         self.job_id = job_id
         self.spotfire_conn_id = spotfire_conn_id

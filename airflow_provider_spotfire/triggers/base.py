@@ -29,6 +29,7 @@ from typing import Any, ClassVar
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_spotfire import _validation as validate
 from airflow_provider_spotfire._http import RetryPolicy
 from airflow_provider_spotfire._http_async import close_shared_clients, ssl_context
 from airflow_provider_spotfire.exceptions import SpotfireApiError, SpotfireError
@@ -114,8 +115,12 @@ class SpotfirePollingTrigger(BaseTrigger):
         super().__init__()
         self.job_id = job_id
         self.spotfire_conn_id = spotfire_conn_id
-        self.schedule = PollSchedule.of(poll_interval)
-        self.deadline = float(deadline) if deadline is not None else None
+        self.schedule = PollSchedule.of(
+            poll_interval
+            if isinstance(poll_interval, PollSchedule | dict)
+            else validate.seconds("poll_interval", poll_interval)
+        )
+        self.deadline = validate.epoch_deadline("deadline", deadline)
         self.started_at = float(started_at) if started_at is not None else time.time()
         self.task_label = task_label
         self.remote_state: str | None = None  # the server's last word on the job
