@@ -33,7 +33,8 @@ from airflow_provider_spotfire._connection import (
     SpotfireConnectionConfig,
     token_endpoint_not_found,
 )
-from airflow_provider_spotfire._http import AsyncTransport, HttpRequest, HttpResponse, SyncTransport
+from airflow_provider_spotfire._http import HttpRequest, HttpResponse, SyncTransport
+from airflow_provider_spotfire._http_async import AsyncTransport
 from airflow_provider_spotfire._secrets import amask, mask
 from airflow_provider_spotfire.exceptions import (
     SpotfireApiError,

@@ -30,6 +30,7 @@ from airflow_provider_spotfire.exceptions import SpotfireConfigurationError, Spo
 from airflow_provider_spotfire.links import SpotfireLibraryItemLink, library_item_url
 from airflow_provider_spotfire.operators.base import SpotfireHookMixin, default_deferrable
 from airflow_provider_spotfire.triggers.events import validate_event
+from airflow_provider_spotfire.triggers.schedule import PollSchedule
 
 DEFAULT_POLL_INTERVAL = 5.0
 ON_KILL_TIMEOUT = 30.0
@@ -106,7 +107,8 @@ class SpotfireUploadSbdfOperator(SpotfireHookMixin, BaseOperator):
     :param timezone: zone that time-zone-aware datetimes are converted to (SBDF has no zones).
     :param keep_index: write the DataFrame index as leading column(s).
     :param deferrable: send the chunks on the worker, then wait for the job in the triggerer.
-    :param poll_interval: seconds between job status polls when deferred.
+    :param poll_interval: seconds between job status polls when deferred, or a
+        :class:`~airflow_provider_spotfire.triggers.schedule.PollSchedule`.
     :param spotfire_conn_id: the ``spotfire`` connection.
 
     Returns (XCom) ``library_path``, ``url``, ``job_id``, ``bytes``, ``chunks``, ``sha256``,
@@ -132,7 +134,7 @@ class SpotfireUploadSbdfOperator(SpotfireHookMixin, BaseOperator):
         timezone: str = "UTC",
         keep_index: bool = False,
         deferrable: bool = default_deferrable(),
-        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        poll_interval: float | PollSchedule = DEFAULT_POLL_INTERVAL,
         spotfire_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
@@ -143,7 +145,11 @@ class SpotfireUploadSbdfOperator(SpotfireHookMixin, BaseOperator):
                 kwargs["outlets"] = [create_asset(conn_id=spotfire_conn_id, library_path=library_path)]
         super().__init__(**kwargs)
         chunk_size, parallelism = validate_chunking(chunk_size, parallelism)
-        poll_interval = validate.seconds("poll_interval", poll_interval)
+        self.poll_schedule = PollSchedule.of(  # a clear error for a bad value, here
+            poll_interval
+            if isinstance(poll_interval, PollSchedule | dict)
+            else validate.seconds("poll_interval", poll_interval)
+        )
         if isinstance(source, os.PathLike):
             source = os.fspath(source)
         if source is None or not (
@@ -163,7 +169,7 @@ class SpotfireUploadSbdfOperator(SpotfireHookMixin, BaseOperator):
         self.timezone = timezone
         self.keep_index = keep_index
         self.deferrable = deferrable
-        self.poll_interval = float(poll_interval)
+        self.poll_interval = self.poll_schedule.interval
         self.spotfire_conn_id = spotfire_conn_id
         self._upload: SbdfFileUpload | None = None
         self._result: dict[str, Any] | None = None
@@ -280,8 +286,9 @@ class SpotfireUploadSbdfOperator(SpotfireHookMixin, BaseOperator):
             trigger=SpotfireUploadJobTrigger(
                 job_id=result.job_id,
                 spotfire_conn_id=self.spotfire_conn_id,
-                poll_interval=self.poll_interval,
+                poll_interval=self.poll_schedule,
                 deadline=self.deadline_from(self.execution_timeout, started),
+                started_at=started,
                 links=upload.job.links,
                 library_path=result.library_path,
                 cancel_on_kill=True,
