@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 from datetime import datetime
 
 import httpx
@@ -29,6 +28,7 @@ from airflow_provider_spotfire.exceptions import (
     SpotfireUnsupportedMediaTypeError,
 )
 from airflow_provider_spotfire.hooks.spotfire import SpotfireAsyncHook, SpotfireHook
+from tests.oauth.fakes import FakeClock, MemoryStore
 
 LIST_LICENSES = ApiRequest("GET", "rest/licenses/v1/", (S.LICENSES_READ, S.LICENSES_WRITE), idempotent=True)
 FAST_RETRIES = RetryPolicy(max_attempts=4, initial_backoff=0.05, max_backoff=0.2)
@@ -63,6 +63,26 @@ def connect(spotfire_emulator, monkeypatch):
         return conn_id
 
     return _connect
+
+
+class EmulatorAndTokenClock(FakeClock):
+    """The TokenManager's injected clock; advancing it also advances the emulator's frozen clock."""
+
+    def __init__(self, server) -> None:
+        super().__init__()
+        self.server = server
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+        admin(self.server, "POST", "clock/advance", json={"seconds": seconds})
+
+
+@pytest.fixture
+def token_clock(spotfire_emulator, monkeypatch):
+    admin(spotfire_emulator, "POST", "clock/freeze", json={"frozen": True})
+    clock = EmulatorAndTokenClock(spotfire_emulator)
+    monkeypatch.setattr(TokenManager, "default_clock", clock)
+    return clock
 
 
 # ---- authentication ------------------------------------------------------------------------------
@@ -167,18 +187,19 @@ def test_one_token_request_for_one_hundred_calls(spotfire_emulator, connect):
     assert len(api_log(spotfire_emulator, "/licenses/v1/")) == 100
 
 
-def test_calls_across_several_token_expiries_all_succeed_without_a_401(spotfire_emulator, connect):
-    admin(spotfire_emulator, "PATCH", "config", json={"token_lifetime": 2})
+def test_calls_across_several_token_expiries_all_succeed_without_a_401(
+    spotfire_emulator, connect, token_clock
+):
+    admin(spotfire_emulator, "PATCH", "config", json={"token_lifetime": 10})
     hook = SpotfireHook(connect())
-    deadline = time.monotonic() + 6.5
-    calls = 0
-    while time.monotonic() < deadline:
+    for _ in range(60):  # 60 calls 0.5 s apart (virtual): 30 s, three token lifetimes
         hook.call(LIST_LICENSES)
-        calls += 1
-        time.sleep(0.1)
+        token_clock.advance(0.5)
     statuses = [e["status"] for e in api_log(spotfire_emulator, "/licenses/v1/")]
-    assert statuses == [200] * calls
-    assert 3 <= token_requests(spotfire_emulator, "airflow") <= 8  # renewed ahead of each expiry
+    assert statuses == [200] * 60
+    # renewed 1 s (10%) ahead of each expiry: a new token every 9 s
+    assert token_requests(spotfire_emulator, "airflow") == 4
+    assert token_clock.slept == []  # nothing waited on the wall clock
 
 
 def test_a_401_renews_the_token_once_and_retries(spotfire_emulator, connect):
@@ -353,17 +374,6 @@ def test_secrets_and_tokens_are_masked_and_never_logged(spotfire_emulator, conne
 # ---- refresh tokens ------------------------------------------------------------------------------
 
 
-class MemoryStore:
-    def __init__(self):
-        self.saved: dict[str, str] = {}
-
-    def load(self, config):
-        return self.saved.get(config.conn_id)
-
-    def save(self, config, refresh_token):
-        self.saved[config.conn_id] = refresh_token
-
-
 def _refresh_token_for_web_client(server) -> str:
     """Play user + browser through the authorization endpoint (auto-approved) to get a refresh token."""
     redirect = "https://airflow.example.com/spotfire/callback"
@@ -390,26 +400,29 @@ def _refresh_token_for_web_client(server) -> str:
     return t.json()["refresh_token"]
 
 
-def test_rotated_refresh_tokens_are_kept_and_persisted(spotfire_emulator, connect):
-    admin(spotfire_emulator, "PATCH", "config", json={"token_lifetime": 1, "rotate_refresh_tokens": True})
+def test_rotated_refresh_tokens_are_kept_and_persisted(spotfire_emulator, connect, token_clock):
+    admin(spotfire_emulator, "PATCH", "config", json={"token_lifetime": 10, "rotate_refresh_tokens": True})
     original = _refresh_token_for_web_client(spotfire_emulator)
     conn_id = connect("web-client", "web-client-secret", grant_type="refresh_token", refresh_token=original)
     store = MemoryStore()
     hook = SpotfireHook(conn_id, refresh_token_store=store)
-    for _ in range(3):  # three refreshes, each rotating the refresh token
+    for i in range(3):  # three refreshes, each rotating the refresh token
+        token_clock.advance(10 if i else 0)
         hook.call(LIST_LICENSES)
-        time.sleep(1.05)
-    assert store.saved[conn_id] != original
-    assert token_requests(spotfire_emulator, "web-client") >= 4  # 1 code exchange + >= 3 refreshes
+    assert store.value is not None and store.value.refresh_token not in (None, original)
+    assert token_requests(spotfire_emulator, "web-client") == 4  # 1 code exchange + 3 refreshes
+    assert len(store.writes) == 3 and store.lease is None  # one grant write per refresh, lease released
 
     # A new process: the connection still holds the (now dead) original token; the store wins.
     TokenManager.clear_all()
     fresh = SpotfireHook(conn_id, refresh_token_store=store)
     assert fresh.call(LIST_LICENSES)
-    # Without the persisted token the original one is refused: rotation really happened.
+    assert token_requests(spotfire_emulator, "web-client") == 4  # it used the stored access token
+    # Without the store the original token is refused: rotation really happened; the fix is named once.
     TokenManager.clear_all()
-    with pytest.raises(SpotfireAuthenticationError, match="invalid_grant"):
+    with pytest.raises(SpotfireAuthenticationError, match="invalid_grant") as info:
         SpotfireHook(conn_id, refresh_token_store=MemoryStore()).call(LIST_LICENSES)
+    assert str(info.value).count(f"airflow-spotfire login --conn-id {conn_id}") == 1
 
 
 def test_variable_store_persists_rotation_and_a_new_login_wins(spotfire_emulator, connect, airflow_db):
@@ -421,11 +434,14 @@ def test_variable_store_persists_rotation_and_a_new_login_wins(spotfire_emulator
     conn_id = connect("web-client", "web-client-secret", grant_type="refresh_token", refresh_token=original)
     SpotfireHook(conn_id).call(LIST_LICENSES)
     stored = json.loads(Variable.get(f"spotfire_refresh_token__{conn_id}"))
-    assert stored["refresh_token"] != original
+    assert stored["refresh_token"] != original and stored["access_token"]
+    assert Variable.get(f"spotfire_refresh_lease__{conn_id}") == "null"  # taken, then released
 
     store = VariableRefreshTokenStore()
     config = SpotfireHook(conn_id).config
-    assert store.load(config) == stored["refresh_token"]
+    loaded = store.load(config)
+    assert loaded is not None and loaded.refresh_token == stored["refresh_token"]
+    assert loaded.access_token == stored["access_token"]
     relogin = connect(
         "web-client", "web-client-secret", grant_type="refresh_token", refresh_token="from-new-login"
     )

@@ -1,0 +1,122 @@
+"""Run a token :data:`~airflow_provider_spotfire.oauth.effects.Flow` with sync or async I/O."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from airflow_provider_spotfire._connection import SpotfireConnectionConfig
+from airflow_provider_spotfire._http import AsyncTransport, SyncTransport
+from airflow_provider_spotfire._secrets import amask, mask
+from airflow_provider_spotfire.oauth.clock import Clock
+from airflow_provider_spotfire.oauth.effects import (
+    Effect,
+    Flow,
+    LoadGrant,
+    LoadLease,
+    SaveGrant,
+    SaveLease,
+    Send,
+    Sleep,
+)
+from airflow_provider_spotfire.oauth.store import RefreshTokenStore, as_stored_grant
+
+T = TypeVar("T")
+
+
+def _store_call(
+    effect: Effect, store: RefreshTokenStore | None, config: SpotfireConnectionConfig
+) -> Callable[[], Any] | None:
+    """The blocking store call an effect asks for (a no-op without a store); None if not a store effect."""
+    if not isinstance(effect, LoadGrant | SaveGrant | LoadLease | SaveLease):
+        return None
+    if store is None:
+        return lambda: None
+    if isinstance(effect, LoadGrant):
+        return lambda: as_stored_grant(store.load(config))
+    if isinstance(effect, SaveGrant):
+        return lambda: store.save(config, effect.grant)
+    if isinstance(effect, LoadLease):
+        return lambda: store.load_lease(config)
+    return lambda: store.save_lease(config, effect.lease)
+
+
+def _step(flow: Flow[T], result: Any, error: BaseException | None) -> tuple[bool, Any]:
+    """Advance ``flow`` by one step: (done, return value or next effect)."""
+    try:
+        effect = flow.throw(error) if error is not None else flow.send(result)
+    except StopIteration as stop:
+        return True, stop.value
+    return False, effect
+
+
+def run_sync(
+    flow: Flow[T],
+    transport: SyncTransport,
+    store: RefreshTokenStore | None,
+    config: SpotfireConnectionConfig,
+    clock: Clock,
+) -> T:
+    """Drive ``flow`` in this thread."""
+
+    def perform(effect: Effect) -> Any:
+        if isinstance(effect, Send):
+            if effect.once:
+                return transport.send_once(effect.request)
+            return transport.send(effect.request, idempotent=effect.idempotent)
+        if isinstance(effect, Sleep):
+            return clock.sleep(effect.seconds)
+        call = _store_call(effect, store, config)
+        if call is not None:
+            return call()
+        return mask(getattr(effect, "value", None))
+
+    result: Any = None
+    error: BaseException | None = None
+    while True:
+        done, value = _step(flow, result, error)
+        if done:
+            return value  # type: ignore[no-any-return]
+        result, error = None, None
+        try:
+            result = perform(value)
+        except Exception as exc:
+            error = exc
+
+
+async def run_async(
+    flow: Flow[T],
+    transport: AsyncTransport,
+    store: RefreshTokenStore | None,
+    config: SpotfireConnectionConfig,
+    clock: Clock,
+) -> T:
+    """Drive ``flow`` in the event loop; blocking store calls run in a worker thread."""
+
+    async def perform(effect: Effect) -> Any:
+        if isinstance(effect, Send):
+            if effect.once:
+                return await transport.send_once(effect.request)
+            return await transport.send(effect.request, idempotent=effect.idempotent)
+        if isinstance(effect, Sleep):
+            return await clock.asleep(effect.seconds)
+        call = _store_call(effect, store, config)
+        if call is not None:
+            return await asyncio.to_thread(call)
+        return await amask(getattr(effect, "value", None))
+
+    result: Any = None
+    error: BaseException | None = None
+    while True:
+        done, value = _step(flow, result, error)
+        if done:
+            return value  # type: ignore[no-any-return]
+        result, error = None, None
+        try:
+            result = await perform(value)
+        except Exception as exc:
+            error = exc
+
+
+__all__ = ["run_async", "run_sync"]
