@@ -28,6 +28,7 @@ from airflow_provider_spotfire.exceptions import (
     SpotfireUnsupportedMediaTypeError,
 )
 from airflow_provider_spotfire.hooks.spotfire import SpotfireAsyncHook, SpotfireHook
+from tests.oauth.emulator_login import refresh_token_for_web_client
 from tests.oauth.fakes import FakeClock, MemoryStore
 
 LIST_LICENSES = ApiRequest("GET", "rest/licenses/v1/", (S.LICENSES_READ, S.LICENSES_WRITE), idempotent=True)
@@ -374,35 +375,9 @@ def test_secrets_and_tokens_are_masked_and_never_logged(spotfire_emulator, conne
 # ---- refresh tokens ------------------------------------------------------------------------------
 
 
-def _refresh_token_for_web_client(server) -> str:
-    """Play user + browser through the authorization endpoint (auto-approved) to get a refresh token."""
-    redirect = "https://airflow.example.com/spotfire/callback"
-    client = next(c for c in admin(server, "GET", "clients") if c["client_id"] == "web-client")
-    redirect = (client.get("redirect_uris") or [redirect])[0]
-    r = httpx.get(
-        f"{server.url}/spotfire/oauth2/auth",
-        params={
-            "response_type": "code",
-            "client_id": "web-client",
-            "redirect_uri": redirect,
-            "scope": f"{S.LIBRARY_UPLOAD} {S.LICENSES_READ} offline",
-            "state": "s1",
-        },
-    )
-    assert r.status_code == 302, r.text
-    code = httpx.URL(r.headers["location"]).params["code"]
-    t = httpx.post(
-        f"{server.url}/spotfire/oauth2/token",
-        data={"grant_type": "authorization_code", "code": code, "redirect_uri": redirect},
-        auth=("web-client", "web-client-secret"),
-    )
-    t.raise_for_status()
-    return t.json()["refresh_token"]
-
-
 def test_rotated_refresh_tokens_are_kept_and_persisted(spotfire_emulator, connect, token_clock):
     admin(spotfire_emulator, "PATCH", "config", json={"token_lifetime": 10, "rotate_refresh_tokens": True})
-    original = _refresh_token_for_web_client(spotfire_emulator)
+    original = refresh_token_for_web_client(spotfire_emulator)
     conn_id = connect("web-client", "web-client-secret", grant_type="refresh_token", refresh_token=original)
     store = MemoryStore()
     hook = SpotfireHook(conn_id, refresh_token_store=store)
@@ -430,7 +405,7 @@ def test_variable_store_persists_rotation_and_a_new_login_wins(spotfire_emulator
 
     from airflow_provider_spotfire._tokens import VariableRefreshTokenStore
 
-    original = _refresh_token_for_web_client(spotfire_emulator)
+    original = refresh_token_for_web_client(spotfire_emulator)
     conn_id = connect("web-client", "web-client-secret", grant_type="refresh_token", refresh_token=original)
     SpotfireHook(conn_id).call(LIST_LICENSES)
     stored = json.loads(Variable.get(f"spotfire_refresh_token__{conn_id}"))

@@ -13,7 +13,6 @@ The store needs no locks and no compare-and-set: only read-your-writes and last-
 
 from __future__ import annotations
 
-import itertools
 import logging
 import os
 import socket
@@ -61,8 +60,9 @@ class LeaseTimings:
         return self.lease_ttl if self.lease_ttl is not None else 2 * config.timeout + self.settle
 
 
-_RUNS = itertools.count(1)
-_PROCESS = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+def _new_owner() -> str:
+    """A lease owner id unique to this flow run: host, pid (read now: task processes are forked) and a nonce."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
 
 
 class SharedGrantFlow:
@@ -132,7 +132,7 @@ class SharedGrantFlow:
 
     def flow(self, depth: int = 0) -> Flow[StoredGrant]:
         """A stored grant whose access token is usable: shared, or refreshed by this process."""
-        owner = f"{_PROCESS}:{next(_RUNS)}"
+        owner = _new_owner()
         ttl = self.timings.ttl(self.config)
         give_up = self.clock.monotonic() + 3 * ttl
         while True:

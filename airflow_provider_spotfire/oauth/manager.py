@@ -30,6 +30,7 @@ class TokenManager:
     _registry: dict[tuple[str, str, str], TokenManager] = {}
     _registry_lock = threading.Lock()
     default_clock: Clock = SYSTEM_CLOCK  # what for_config injects (tests replace it)
+    default_timings: LeaseTimings | None = None  # None: LeaseTimings()
 
     def __init__(
         self,
@@ -62,7 +63,7 @@ class TokenManager:
         with cls._registry_lock:
             manager = cls._registry.get(key)
             if manager is None or manager.config != config:
-                manager = cls(config, store, clock=cls.default_clock)
+                manager = cls(config, store, clock=cls.default_clock, timings=cls.default_timings)
                 cls._registry[key] = manager
             return manager
 

@@ -223,4 +223,6 @@ __all__ = [
     "VariableRefreshTokenStore",
     "as_stored_grant",
     "fingerprint",
+    "lease_from_json",
+    "lease_to_json",
 ]
