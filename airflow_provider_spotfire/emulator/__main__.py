@@ -25,6 +25,7 @@ FLAG_FIELDS = {
     "fault_seed": "fault_seed",
     "max_upload_bytes": "max_upload_bytes",
     "min_chunk_bytes": "min_chunk_bytes",
+    "refresh_token_reuse_detection": "refresh_token_reuse_detection",
 }
 
 
@@ -48,6 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--as-run-seconds", type=float, help="default Automation Services run time (1.5)")
     p.add_argument("--max-upload-bytes", type=int, help="maximum upload size in bytes")
     p.add_argument("--min-chunk-bytes", type=int, help="minimum chunk size in bytes (all but the last chunk)")
+    p.add_argument(
+        "--refresh-token-reuse-detection",
+        action="store_true",
+        default=None,
+        help="revoke the whole grant when a rotated refresh token is presented again",
+    )
     p.add_argument("--tls", action="store_true", help="serve https with a throwaway self-signed certificate")
     return p
 

@@ -423,6 +423,31 @@ async def delete_client(client_id: str, request: Request) -> JSONResponse:
     return JSONResponse({"deleted": True})
 
 
+@router.get("/oauth/stats")
+async def oauth_stats(request: Request) -> JSONResponse:
+    """Refresh-token counters: refresh requests, detected reuses, revoked grants, live tokens."""
+    state = get_state(request)
+    with state.lock:
+        now = state.now()
+        counters = state.counters
+        cfg = state.config
+        return JSONResponse(
+            {
+                "refresh_requests": counters["refresh_requests"],
+                "reuse_detected": counters["reuse_detected"],
+                "grants_revoked": counters["grants_revoked"],
+                "rotate_refresh_tokens": cfg.rotate_refresh_tokens,
+                "refresh_token_reuse_detection": cfg.refresh_token_reuse_detection,
+                "active_access_tokens": sum(
+                    1 for t in state.tokens.values() if t.kind == "access" and t.valid(now)
+                ),
+                "active_refresh_tokens": sum(
+                    1 for t in state.tokens.values() if t.kind == "refresh" and t.valid(now)
+                ),
+            }
+        )
+
+
 @router.post("/tokens/revoke")
 async def revoke_tokens(request: Request) -> JSONResponse:
     """Revoke all tokens, or those of ``{"client_id": ...}`` (simulates a server-side invalidation)."""
@@ -435,6 +460,59 @@ async def revoke_tokens(request: Request) -> JSONResponse:
 
 
 # --- automation
+AS_STATES = ("Queued", "InProgress", "Finished", "Failed", "NotSet", "Canceled", "Missing")
+UPLOAD_STATES = ("open", "finished", "cancelled", "failed")
+
+
+def _state_filter(request: Request, allowed: tuple[str, ...]) -> str | None:
+    """The ``?state=`` filter matched case-insensitively to one of ``allowed`` (ValueError if unknown)."""
+    raw = request.query_params.get("state")
+    if not raw:
+        return None
+    for name in allowed:
+        if name.lower() == raw.lower():
+            return name
+    raise ValueError(f"unknown state {raw!r}; use one of {', '.join(allowed)}")
+
+
+@router.get("/automation/jobs")
+async def list_as_jobs(request: Request) -> JSONResponse:
+    """All AS jobs (id, state, status_polls, abort_requests, times), oldest first; ``?state=`` filters."""
+    state = get_state(request)
+    try:
+        wanted = _state_filter(request, AS_STATES)
+    except ValueError as exc:
+        return _bad(str(exc))
+    with state.lock:
+        now = state.now()
+        rows = [j.summary(now) for j in state.as_jobs.values()]
+    return JSONResponse([r for r in rows if wanted is None or r["state"] == wanted])
+
+
+@router.get("/library/jobs")
+async def list_upload_jobs(request: Request) -> JSONResponse:
+    """All upload jobs (id, state, status_polls, cancel_requests, times), oldest first; ``?state=``."""
+    state = get_state(request)
+    try:
+        wanted = _state_filter(request, UPLOAD_STATES)
+    except ValueError as exc:
+        return _bad(str(exc))
+    with state.lock:
+        rows = [j.summary() for j in state.upload_jobs.values()]
+    return JSONResponse([r for r in rows if wanted is None or r["state"] == wanted])
+
+
+@router.get("/library/jobs/{job_id}")
+async def upload_job(job_id: str, request: Request) -> JSONResponse:
+    """One upload job (chunks, bytes, status_polls, cancel_requests)."""
+    state = get_state(request)
+    with state.lock:
+        job = state.upload_jobs.get(job_id)
+        if job is None:
+            return _bad(f"unknown upload job {job_id}", 404)
+        return JSONResponse(job.to_dict())
+
+
 @router.get("/automation/jobs/{job_id}")
 async def as_job(job_id: str, request: Request) -> JSONResponse:
     """One Automation Services job with its history."""
@@ -456,4 +534,5 @@ async def forget_as_job(job_id: str, request: Request) -> JSONResponse:
             return _bad(f"unknown job {job_id}", 404)
         if job.forgotten_at is None:
             job.forgotten_at = state.now()
+            state.as_running.discard(job.job_id)
         return JSONResponse(job.to_dict(state.now()))

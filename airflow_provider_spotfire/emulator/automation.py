@@ -105,6 +105,17 @@ def execution_status(state: EmulatorState, job_id: str, code: str, message: str)
     return body
 
 
+def _run_seconds(state: EmulatorState, behaviour: dict[str, Any] | None) -> float:
+    """The job's own ``duration``, else a draw from ``as_run_seconds_range``, else ``as_run_seconds``."""
+    if behaviour and "duration" in behaviour:
+        return float(behaviour["duration"])
+    cfg = state.config
+    if behaviour is not None and cfg.as_run_seconds_range is not None:
+        low, high = cfg.as_run_seconds_range
+        return state.as_rng.uniform(low, high)
+    return cfg.as_run_seconds
+
+
 def _start(
     state: EmulatorState,
     caller: Caller,
@@ -118,13 +129,11 @@ def _start(
     with state.lock:
         cfg = state.config
         now = state.now()
-        if behaviour is not None:
-            running = sum(1 for j in state.as_jobs.values() if j.running(now))
-            if running >= cfg.as_max_concurrent_jobs:
-                state.count("as_busy")
-                return JSONResponse(
-                    execution_status(state, new_id(), BUSY, "The server is busy, try again later.")
-                )
+        if behaviour is not None and state.as_running.count(now) >= cfg.as_max_concurrent_jobs:
+            state.count("as_busy")
+            return JSONResponse(
+                execution_status(state, new_id(), BUSY, "The server is busy, try again later.")
+            )
         starts = state.counters.setdefault("as_starts_by_source", {}).get(source_key, 0) + 1
         state.count("as_starts_by_source", source_key)
         state.count("as_starts")
@@ -136,7 +145,7 @@ def _start(
             source=source,
             created_at=now,
             queue_seconds=float((behaviour or {}).get("queue", cfg.as_queue_seconds)),
-            run_seconds=float((behaviour or {}).get("duration", cfg.as_run_seconds)),
+            run_seconds=_run_seconds(state, behaviour),
             outcome=(behaviour or {}).get("outcome", FINISHED),
             outcome_message=(behaviour or {}).get("message"),
             starts=starts,
@@ -145,6 +154,8 @@ def _start(
             immediate=(FAILED, NOT_FOUND_MESSAGE) if behaviour is None else None,
         )
         state.as_jobs[job.job_id] = job
+        if job.immediate is None:
+            state.as_running.add(job.job_id, job.planned_end)
         code, message = job.status(now)
         return JSONResponse(execution_status(state, job.job_id, code, message))
 
@@ -227,6 +238,7 @@ async def job_status(job_id: str, request: Request, caller: AsCaller) -> JSONRes
     state = get_state(request)
     with state.lock:
         job = _job(state, job_id)
+        job.status_polls += 1
         code, message = job.status(state.now())
         return JSONResponse(execution_status(state, job.job_id, code, message))
 
@@ -238,9 +250,11 @@ async def abort_job(job_id: str, request: Request, caller: AsCaller) -> JSONResp
     reason = request.query_params.get("reason")
     with state.lock:
         job = _job(state, job_id)
+        job.abort_requests += 1
         now = state.now()
         if job.running(now) and job.aborted_at is None:
             job.aborted_at = now
             job.abort_reason = reason
+            state.as_running.discard(job.job_id)
         code, message = job.status(now)
         return JSONResponse(execution_status(state, job.job_id, code, message))

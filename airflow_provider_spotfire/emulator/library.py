@@ -459,6 +459,7 @@ async def job_status(job_id: str, request: Request, caller: LibraryCaller) -> JS
     state = get_state(request)
     with state.lock:
         job = _lookup(state, caller, job_id)
+        job.status_polls += 1
         return JSONResponse(upload_response(request, job))
 
 
@@ -468,6 +469,7 @@ async def cancel_job(job_id: str, request: Request, caller: LibraryCaller) -> JS
     state = get_state(request)
     with state.lock:
         job = _lookup(state, caller, job_id)
+        job.cancel_requests += 1
         if job.status == "finished":
             raise ApiError("precondition_failed", f"The upload job {job_id} is already finished")
         if job.finishing:
@@ -484,6 +486,17 @@ async def cancel_job(job_id: str, request: Request, caller: LibraryCaller) -> JS
 
 
 # --- finish
+def chunk_gaps(numbers: list[int]) -> list[tuple[int, int]]:
+    """Missing ranges (inclusive) in the ascending chunk ``numbers``, which must run from 0 or 1."""
+    gaps: list[tuple[int, int]] = []
+    expected = 0 if numbers and numbers[0] == 0 else 1
+    for number in numbers:
+        if number > expected:
+            gaps.append((expected, number - 1))
+        expected = number + 1
+    return gaps
+
+
 def _sha256_of(paths: list[str]) -> str:
     """sha256 over the concatenation of files (worker thread)."""
     h = hashlib.sha256()
@@ -527,6 +540,16 @@ async def finish_job(job_id: str, request: Request, caller: LibraryCaller) -> JS
                 job,
                 "precondition_failed",
                 f"numberOfBytes was {job.number_of_bytes} but {total} bytes were received",
+            )
+        gaps = chunk_gaps([c.number for c in chunks])
+        if gaps:
+            raise _fail(
+                state,
+                job,
+                "precondition_failed",
+                "Chunk numbers must be consecutive, starting at 0 or 1: missing chunk(s) "
+                + ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in gaps[:10])
+                + (" ..." if len(gaps) > 10 else ""),
             )
         small = [c.number for c in chunks[:-1] if c.size < cfg.min_chunk_bytes]
         if small:

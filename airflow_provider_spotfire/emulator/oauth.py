@@ -333,11 +333,21 @@ def _refresh(state: EmulatorState, client: ApiClient, form: dict[str, str]) -> J
     value = form.get("refresh_token")
     if not value:
         raise OAuthError("invalid_request", "Missing parameter: refresh_token")
+    state.count("refresh_requests")
     with state.lock:
         now = state.now()
         old = state.tokens.get(value)
         if old is None or old.kind != "refresh" or old.client_id != client.client_id:
             raise OAuthError("invalid_grant", "The refresh token is invalid or was issued to another client")
+        cfg = state.config
+        if old.rotated and cfg.rotate_refresh_tokens and cfg.refresh_token_reuse_detection:
+            state.count("reuse_detected")
+            state.revoke_grant(old.grant_id)
+            raise OAuthError(
+                "invalid_grant",
+                "The refresh token was already used (refresh token reuse detected): every token of this "
+                "grant has been revoked; log in again",
+            )
         if not old.valid(now):
             raise OAuthError("invalid_grant", "The refresh token is expired or revoked")
         requested = _parse_scope(form.get("scope"))
@@ -350,7 +360,7 @@ def _refresh(state: EmulatorState, client: ApiClient, form: dict[str, str]) -> J
             "access", client.client_id, old.user_id, scopes, state.config.token_lifetime, old.grant_id
         )
         if state.config.rotate_refresh_tokens:
-            old.revoked = True
+            old.revoked = old.rotated = True
             refresh = state.issue_token(
                 "refresh", client.client_id, old.user_id, old.scopes, _refresh_lifetime(state), old.grant_id
             )

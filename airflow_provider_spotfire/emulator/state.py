@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import hashlib
+import heapq
 import itertools
 import os
 import random
@@ -142,6 +143,7 @@ class Token:
     expires_at: float | None
     grant_id: str
     revoked: bool = False
+    rotated: bool = False  # a refresh token replaced by rotation (used once)
 
     def valid(self, now: float) -> bool:
         """Not revoked and not expired."""
@@ -258,6 +260,8 @@ class UploadJob:
     # sha256 of the chunks received so far, kept while chunks arrive one at a time in ascending order
     running_sha: Any = field(default_factory=hashlib.sha256)
     running_valid: bool = True
+    status_polls: int = 0  # GET status requests
+    cancel_requests: int = 0  # DELETE requests
 
     @property
     def bytes_received(self) -> int:
@@ -284,6 +288,24 @@ class UploadJob:
             "cancelledAt": iso(self.cancelled_at),
             "failure": self.failure,
             "itemId": self.item_id,
+            "status_polls": self.status_polls,
+            "cancel_requests": self.cancel_requests,
+        }
+
+    def summary(self) -> dict[str, Any]:
+        """One row of ``GET /_emulator/library/jobs``."""
+        return {
+            "id": self.job_id,
+            "state": self.status,
+            "path": join_path(self.parent_path, self.title),
+            "client_id": self.client_id,
+            "chunks": len(self.chunks),
+            "bytes_received": self.bytes_received,
+            "status_polls": self.status_polls,
+            "cancel_requests": self.cancel_requests,
+            "created_at": iso(self.created_at),
+            "finished_at": iso(self.finished_at),
+            "cancelled_at": iso(self.cancelled_at),
         }
 
 
@@ -331,6 +353,42 @@ class AsJob:
     aborted_at: float | None = None
     abort_reason: str | None = None
     forgotten_at: float | None = None
+    status_polls: int = 0  # GET status requests
+    abort_requests: int = 0  # POST abort requests
+
+    @property
+    def planned_end(self) -> float:
+        """When the job reaches its outcome unless aborted or forgotten first."""
+        return self.created_at + self.queue_seconds + self.run_seconds
+
+    def started_at(self, now: float) -> float | None:
+        """When the job went InProgress (``None`` while queued, or if it never ran)."""
+        for status, ts in self.history(now):
+            if status == IN_PROGRESS:
+                return ts
+        return None
+
+    def finished_at(self, now: float) -> float | None:
+        """When the job reached a final status (``None`` while queued or in progress)."""
+        hist = self.history(now)
+        if hist and hist[-1][0] not in (QUEUED, IN_PROGRESS):
+            return hist[-1][1]
+        return None
+
+    def summary(self, now: float) -> dict[str, Any]:
+        """One row of ``GET /_emulator/automation/jobs``."""
+        return {
+            "id": self.job_id,
+            "state": self.status(now)[0],
+            "client_id": self.client_id,
+            "status_polls": self.status_polls,
+            "abort_requests": self.abort_requests,
+            "queue_seconds": self.queue_seconds,
+            "run_seconds": self.run_seconds,
+            "created_at": iso(self.created_at),
+            "started_at": iso(self.started_at(now)),
+            "finished_at": iso(self.finished_at(now)),
+        }
 
     def history(self, now: float) -> list[tuple[str, float]]:
         """Status transitions (status, timestamp) that have happened up to ``now``."""
@@ -393,7 +451,41 @@ class AsJob:
             "abortedAt": iso(self.aborted_at),
             "abortReason": self.abort_reason,
             "forgottenAt": iso(self.forgotten_at),
+            "startedAt": iso(self.started_at(now)),
+            "finishedAt": iso(self.finished_at(now)),
+            "status_polls": self.status_polls,
+            "abort_requests": self.abort_requests,
         }
+
+
+class RunningJobs:
+    """Ids of Queued/InProgress AS jobs keyed to their planned end, pruned lazily from a heap.
+
+    Counting is amortised O(log n) per job over its life instead of a scan of all jobs per start; it
+    relies on the emulator clock never going backwards (``advance_clock`` only moves it forward).
+    """
+
+    def __init__(self) -> None:
+        self._ends: dict[str, float] = {}
+        self._heap: list[tuple[float, str]] = []
+
+    def add(self, job_id: str, end: float) -> None:
+        """Track a job that runs until ``end``."""
+        self._ends[job_id] = end
+        heapq.heappush(self._heap, (end, job_id))
+
+    def discard(self, job_id: str) -> None:
+        """Stop tracking a job (aborted or forgotten before its end)."""
+        self._ends.pop(job_id, None)
+
+    def count(self, now: float) -> int:
+        """Jobs still running at ``now``."""
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            end, job_id = heapq.heappop(heap)
+            if self._ends.get(job_id) == end:
+                del self._ends[job_id]
+        return len(self._ends)
 
 
 class EmulatorState:
@@ -426,6 +518,8 @@ class EmulatorState:
         self.items: dict[str, LibraryItem] = {}
         self.upload_jobs: dict[str, UploadJob] = {}
         self.as_jobs: dict[str, AsJob] = {}
+        self.as_running = RunningJobs()
+        self.as_rng = random.Random(self.config.as_duration_seed)
         self.licenses: dict[str, dict[str, Any]] = {}
         self.assignments: dict[str, dict[str, list[str]]] = {}
         self.request_log: collections.deque[dict[str, Any]] = collections.deque(
@@ -442,6 +536,9 @@ class EmulatorState:
             "api_requests": 0,
             "uploads_finished": 0,
             "uploads_failed": 0,
+            "refresh_requests": 0,
+            "reuse_detected": 0,
+            "grants_revoked": 0,
         }
         self.fault_script: collections.deque[dict[str, Any]] = collections.deque()
         self.fault_rng = random.Random(self.config.fault_seed)
@@ -474,6 +571,8 @@ class EmulatorState:
             new = self.config.patched(**patch)
             if "fault_seed" in patch:
                 self.fault_rng = random.Random(new.fault_seed)
+            if "as_duration_seed" in patch:
+                self.as_rng = random.Random(new.as_duration_seed)
             if new.request_log_size != self.config.request_log_size:
                 self.request_log = collections.deque(self.request_log, maxlen=new.request_log_size)
             self.config = new
@@ -704,6 +803,8 @@ class EmulatorState:
                 if t.grant_id == grant_id and not t.revoked:
                     t.revoked = True
                     n += 1
+            if n:
+                self.count("grants_revoked")
             return n
 
     def revoke_client_tokens(self, client_id: str | None = None) -> int:
