@@ -20,6 +20,49 @@ _PAGE = (
 )
 
 
+class _RedirectHandler(http.server.BaseHTTPRequestHandler):
+    """Answers the browser's redirect and hands its query to the :class:`CallbackServer`."""
+
+    server_version = "airflow-spotfire-login"
+    receiver: CallbackServer  # set on the per-server subclass
+
+    def do_GET(self) -> None:
+        receiver = self.receiver
+        parts = urlsplit(self.path)
+        if parts.path != receiver.path:
+            self._reply(404, "Not found", "This is the Airflow Spotfire sign-in receiver.")
+            return
+        if receiver.received.is_set():
+            self._reply(409, "Already done", "This sign-in was already handled; close this window.")
+            return
+        receiver.params = parse_qs(parts.query, keep_blank_values=True)
+        if "error" in receiver.params:
+            error = receiver.params["error"][0]
+            self._reply(
+                200,
+                "Spotfire sign-in was not completed",
+                f"Spotfire answered {error}. Return to the terminal.",
+            )
+        else:
+            self._reply(
+                200, "Spotfire sign-in received", "You can close this window and return to the terminal."
+            )
+        receiver.received.set()
+
+    def _reply(self, status: int, title: str, text: str) -> None:
+        body = _PAGE.format(title=html.escape(title), text=html.escape(text)).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:  # the request line holds the code
+        return
+
+
 class CallbackServer:
     """A one-shot HTTP server on a loopback address that captures the authorization response."""
 
@@ -27,55 +70,11 @@ class CallbackServer:
         self.path = path
         self.params: dict[str, list[str]] | None = None
         self.received = threading.Event()
-        receiver = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            server_version = "airflow-spotfire-login"
-
-            def do_GET(self) -> None:
-                parts = urlsplit(self.path)
-                if parts.path != receiver.path:
-                    self._reply(404, "Not found", "This is the Airflow Spotfire sign-in receiver.")
-                    return
-                if receiver.received.is_set():
-                    self._reply(409, "Already done", "This sign-in was already handled; close this window.")
-                    return
-                receiver.params = parse_qs(parts.query, keep_blank_values=True)
-                if "error" in receiver.params:
-                    error = receiver.params["error"][0]
-                    self._reply(
-                        200,
-                        "Spotfire sign-in was not completed",
-                        f"Spotfire answered {error}. Return to the terminal.",
-                    )
-                else:
-                    self._reply(
-                        200,
-                        "Spotfire sign-in received",
-                        "You can close this window and return to the terminal.",
-                    )
-                receiver.received.set()
-
-            def _reply(self, status: int, title: str, text: str) -> None:
-                body = _PAGE.format(title=html.escape(title), text=html.escape(text)).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "text/html; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.send_header("Cache-Control", "no-store")
-                self.send_header("Connection", "close")
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:  # the request line holds the code
-                return
-
+        handler = type("Handler", (_RedirectHandler,), {"receiver": self})
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
-
-        class Server(http.server.HTTPServer):
-            address_family = family
-
+        server_class = type("Server", (http.server.HTTPServer,), {"address_family": family})
         try:
-            self.httpd = Server((host, port), Handler)
+            self.httpd = server_class((host, port), handler)
         except OSError as exc:
             raise LoginError(
                 f"Cannot listen on {host}:{port} for the browser redirect ({exc.strerror or exc}). "

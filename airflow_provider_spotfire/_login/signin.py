@@ -25,7 +25,13 @@ from airflow_provider_spotfire._login.authorization import (
     requested_scopes,
 )
 from airflow_provider_spotfire._login.callback import CallbackServer, redirect_target
-from airflow_provider_spotfire._login.connection import locate, login_config, update_db_extra, with_token
+from airflow_provider_spotfire._login.connection import (
+    LocatedConnection,
+    locate,
+    login_config,
+    update_db_extra,
+    with_token,
+)
 from airflow_provider_spotfire._login.errors import LoginError, reason
 from airflow_provider_spotfire._login.transport import discover, open_transport
 from airflow_provider_spotfire._secrets import mask
@@ -183,6 +189,17 @@ def run_login(
         )
     finally:
         transport.close()
+    return _store(located, config, token, tuple(requested), uri)
+
+
+def _store(
+    located: LocatedConnection,
+    config: SpotfireConnectionConfig,
+    token: TokenResponse,
+    requested: tuple[str, ...],
+    uri: str,
+) -> LoginResult:
+    """Put the new refresh token in the connection (metadata DB only) and describe the result."""
     if not token.refresh_token:
         raise LoginError(
             f"Spotfire signed the user in but issued no refresh token. Register client {config.client_id!r} "
@@ -193,11 +210,11 @@ def run_login(
     mask(token.access_token)
     extra = with_token(located.extra(), refresh_token)
     if located.in_metadata_db:
-        update_db_extra(conn_id, lambda current: with_token(current, refresh_token))
+        update_db_extra(config.conn_id, lambda current: with_token(current, refresh_token))
     return LoginResult(
-        conn_id=conn_id,
+        conn_id=config.conn_id,
         client_id=config.client_id,
-        scopes=tuple(sorted(token.scopes)) if token.scopes else tuple(requested),
+        scopes=tuple(sorted(token.scopes)) if token.scopes else requested,
         redirect_uri=uri,
         saved=located.in_metadata_db,
         location=located.where,

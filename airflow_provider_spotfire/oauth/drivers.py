@@ -42,13 +42,23 @@ def _store_call(
     return lambda: store.save_lease(config, effect.lease)
 
 
-def _step(flow: Flow[T], result: Any, error: BaseException | None) -> tuple[bool, Any]:
-    """Advance ``flow`` by one step: (done, return value or next effect)."""
-    try:
-        effect = flow.throw(error) if error is not None else flow.send(result)
-    except StopIteration as stop:
-        return True, stop.value
-    return False, effect
+class _Stepper:
+    """Feeds a flow the outcome of its last effect and hands out the next one."""
+
+    def __init__(self, flow: Flow[Any]) -> None:
+        self.flow = flow
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.value: Any = None
+
+    def next_effect(self) -> Effect | None:
+        """The next effect, or None once the flow returned (its value is in ``value``)."""
+        result, error, self.result, self.error = self.result, self.error, None, None
+        try:
+            return self.flow.throw(error) if error is not None else self.flow.send(result)
+        except StopIteration as stop:
+            self.value = stop.value
+            return None
 
 
 def run_sync(
@@ -72,17 +82,13 @@ def run_sync(
             return call()
         return mask(getattr(effect, "value", None))
 
-    result: Any = None
-    error: BaseException | None = None
-    while True:
-        done, value = _step(flow, result, error)
-        if done:
-            return value  # type: ignore[no-any-return]
-        result, error = None, None
+    stepper = _Stepper(flow)
+    while (effect := stepper.next_effect()) is not None:
         try:
-            result = perform(value)
+            stepper.result = perform(effect)
         except Exception as exc:
-            error = exc
+            stepper.error = exc
+    return stepper.value  # type: ignore[no-any-return]
 
 
 async def run_async(
@@ -106,17 +112,13 @@ async def run_async(
             return await asyncio.to_thread(call)
         return await amask(getattr(effect, "value", None))
 
-    result: Any = None
-    error: BaseException | None = None
-    while True:
-        done, value = _step(flow, result, error)
-        if done:
-            return value  # type: ignore[no-any-return]
-        result, error = None, None
+    stepper = _Stepper(flow)
+    while (effect := stepper.next_effect()) is not None:
         try:
-            result = await perform(value)
+            stepper.result = await perform(effect)
         except Exception as exc:
-            error = exc
+            stepper.error = exc
+    return stepper.value  # type: ignore[no-any-return]
 
 
 __all__ = ["run_async", "run_sync"]

@@ -83,8 +83,11 @@ class StopReport:
 class FullStack:
     """Start/stop the emulator and the four Airflow components; REST helpers for the tests."""
 
-    def __init__(self, home: Path | None = None, *, parallelism: int = 4) -> None:
+    def __init__(
+        self, home: Path | None = None, *, parallelism: int = 4, dag_source: Path = EXAMPLE_DAGS
+    ) -> None:
         self.home = Path(home or tempfile.mkdtemp(prefix="spotfire-fullstack-"))
+        self.dag_source = dag_source
         self.dags = self.home / "dags"
         self.proc_logs = self.home / "process-logs"
         self.parallelism = parallelism
@@ -168,7 +171,7 @@ class FullStack:
 
     def start(self, timeout: float = 120.0) -> FullStack:
         started = time.monotonic()
-        shutil.copytree(EXAMPLE_DAGS, self.dags, ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(self.dag_source, self.dags, ignore=shutil.ignore_patterns("__pycache__"))
         ready_file = self.home / "emulator.json"
         self._spawn(
             "emulator", [sys.executable, str(Path(__file__).with_name("emulator_runner.py")), str(ready_file)]
