@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
+import time
 from datetime import datetime
 
 import httpx
@@ -534,3 +536,39 @@ def test_no_network_io_in_init(spotfire_emulator):
     SpotfireHook("does_not_exist")
     SpotfireAsyncHook("does_not_exist")
     assert admin(spotfire_emulator, "GET", "requests") == []
+
+
+async def test_async_hooks_share_one_refresh_and_never_block_the_loop_on_the_store(
+    spotfire_emulator, connect
+):
+    """40 trigger-like coroutines on a refresh-token connection: one refresh, store I/O off the loop."""
+    original = refresh_token_for_web_client(spotfire_emulator)
+    conn_id = connect("web-client", "web-client-secret", grant_type="refresh_token", refresh_token=original)
+
+    class SlowStore(MemoryStore):
+        def load(self, config):  # a blocking store call, like a Variable read through the api-server
+            time.sleep(0.5)
+            return super().load(config)
+
+    store = SlowStore()
+    ticks: list[float] = []
+    done = asyncio.Event()
+
+    async def ticker() -> None:
+        while not done.is_set():
+            ticks.append(time.monotonic())
+            await asyncio.sleep(0.01)
+
+    async def poll_like_a_trigger() -> int:
+        return len(await SpotfireAsyncHook(conn_id, refresh_token_store=store).call(LIST_LICENSES))
+
+    tick_task = asyncio.create_task(ticker())
+    results = await asyncio.gather(*(poll_like_a_trigger() for _ in range(40)))
+    done.set()
+    await tick_task
+    assert all(r > 0 for r in results)
+    assert token_requests(spotfire_emulator, "web-client") == 2  # the code exchange + one refresh
+    assert store.value is not None and store.value.refresh_token != original and store.lease is None
+    assert store.reads >= 2
+    gaps = [b - a for a, b in itertools.pairwise(ticks)]
+    assert max(gaps) < 0.3, max(gaps)  # each 0.5 s store read ran in a thread, not in the loop

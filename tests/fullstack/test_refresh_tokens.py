@@ -21,7 +21,7 @@ import pytest
 
 from tests.fullstack.stack import FullStack, wait_for
 
-pytestmark = [pytest.mark.fullstack]
+pytestmark = [pytest.mark.fullstack, pytest.mark.timeout(1200)]
 
 DAG_ID = "spotfire_refresh_tokens"
 CONN_ID = "spotfire_user"
