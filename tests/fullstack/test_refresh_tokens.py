@@ -126,9 +126,7 @@ def test_no_refresh_token_was_reused_and_the_grant_is_alive(
 ) -> None:
     stats = outcome["stats"]
     assert stats["reuse_detected"] == 0 and stats["grants_revoked"] == 0, stats
-    # the grant still works for the next run: a refresh with the token the tasks left in the store
-    before = stats["refresh_requests"]
-    assert before >= 1
+    assert stats["refresh_requests"] >= 1
 
 
 def test_refreshes_follow_the_token_lifetime_not_the_number_of_tasks(outcome: dict[str, Any]) -> None:
@@ -142,5 +140,7 @@ def test_refreshes_follow_the_token_lifetime_not_the_number_of_tasks(outcome: di
 def test_the_shared_tokens_are_masked_in_the_api(outcome: dict[str, Any]) -> None:
     response = outcome["variable"]
     assert response.status_code == 200
-    value = response.json()["value"]
-    assert outcome["refresh_token"] not in value and "access_token" not in value, value
+    text = response.json()["value"]
+    stored = json.loads(text)  # the REST API shows the record with every secret redacted
+    assert stored["access_token"] == "***" and stored["refresh_token"] == "***", text
+    assert outcome["refresh_token"] not in text
