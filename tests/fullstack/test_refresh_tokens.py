@@ -98,7 +98,11 @@ def outcome(stack: FullStack) -> dict[str, Any]:
 
     wait_for(f"{RUNS} runs of {DAG_ID}", finished, timeout=RUN_TIMEOUT, interval=2)
     tis = [ti for r in runs for ti in stack.task_instances(DAG_ID, r)]
+    task_logs = {
+        str(p): p.read_text(errors="replace") for p in (stack.home / "logs").rglob("*.log*") if p.is_file()
+    }
     return {
+        "task_logs": task_logs,
         "runs": runs,
         "tis": tis,
         "stats": stack.emulator("/_emulator/oauth/stats"),
@@ -135,6 +139,27 @@ def test_refreshes_follow_the_token_lifetime_not_the_number_of_tasks(outcome: di
     per_lifetime = window / (LIFETIME - 1)  # one refresh per usable token lifetime for the deployment
     print(f"\n{refreshes} refreshes in {window:.0f} s of task time ({per_lifetime:.0f} token lifetimes)")
     assert refreshes <= per_lifetime * 1.5 + 3, (refreshes, window)
+
+
+def test_tasks_and_the_triggerer_shared_the_store_and_never_logged_a_token(
+    outcome: dict[str, Any], stack: FullStack
+) -> None:
+    logs = {
+        **outcome["task_logs"],
+        "triggerer": stack.log_text("triggerer"),
+        "worker": stack.log_text("scheduler"),
+    }
+    trigger_logs = [name for name in logs if ".trigger." in name]
+    assert trigger_logs  # the deferred jobs' trigger logs are there to be checked
+    for name, text in logs.items():
+        assert "Could not read the shared Spotfire tokens" not in text, name  # no process fell back
+        assert "Could not write the shared Spotfire tokens" not in text, name
+        assert outcome["refresh_token"] not in text, name
+    issued = httpx.get(f"{stack.emulator_url}/_emulator/fullstack/issued-tokens", timeout=10).json()
+    values = [t["value"] for t in issued if t["client_id"] == "web-client"]
+    assert len(values) > 2
+    for name, text in logs.items():
+        assert not [v for v in values if v in text], name
 
 
 def test_the_shared_tokens_are_masked_in_the_api(outcome: dict[str, Any]) -> None:
