@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from airflow_provider_spotfire._connection import SpotfireConnectionConfig
+from airflow_provider_spotfire._connection import SpotfireConnectionConfig, token_endpoint_not_found
 from airflow_provider_spotfire._http import HttpResponse
 from airflow_provider_spotfire.exceptions import SpotfireApiError
 from airflow_provider_spotfire.oauth.discovery import (
@@ -48,6 +48,8 @@ class TokenEndpoint:
         try:
             response = yield Send(request, idempotent=self.grant.idempotent, once=once)
         except SpotfireApiError as exc:
+            if exc.status_code == 404:  # wrong host/port/context path: not a Spotfire Server
+                raise token_endpoint_not_found(self.config, self.path) from None
             if exc.code == "invalid_scope" and key != ALL_GRANTED:
                 exc.args = (f"{exc.args[0]} Requested scope(s): {' '.join(sorted(key))}.",)
             raise

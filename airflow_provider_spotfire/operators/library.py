@@ -12,6 +12,7 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import BaseOperator, Context, XComArg
 
+from airflow_provider_spotfire import _validation as validate
 from airflow_provider_spotfire.api.library import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_PARALLELISM,
@@ -140,15 +141,8 @@ class SpotfireUploadSbdfOperator(SpotfireHookMixin, BaseOperator):
             with contextlib.suppress(ValueError):
                 kwargs["outlets"] = [create_asset(conn_id=spotfire_conn_id, library_path=library_path)]
         super().__init__(**kwargs)
-        validate_chunking(chunk_size, parallelism)
-        if (
-            isinstance(poll_interval, bool)
-            or not isinstance(poll_interval, int | float)
-            or poll_interval <= 0
-        ):
-            raise SpotfireConfigurationError(
-                f"poll_interval must be a positive number of seconds, got {poll_interval!r}."
-            )
+        chunk_size, parallelism = validate_chunking(chunk_size, parallelism)
+        poll_interval = validate.seconds("poll_interval", poll_interval)
         if isinstance(source, os.PathLike):
             source = os.fspath(source)
         if source is None or not (
@@ -219,6 +213,7 @@ class SpotfireUploadSbdfOperator(SpotfireHookMixin, BaseOperator):
         started = time.time()
         split_library_path(self.library_path)  # the rendered value; fails before anything is written
         normalize_keywords(self.keywords)
+        validate.description(self.description)
         kind, value = self._resolve_source()
         if kind == "file":
             return self._upload_file(value, context, started, {"source": "file"})
