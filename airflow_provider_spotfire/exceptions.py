@@ -173,3 +173,7 @@ def exception_class_for(status_code: int, code: str | None) -> type[SpotfireApiE
     if status_code >= 500:
         return SpotfireServerError
     return SpotfireApiError
+
+
+class UploadAborted(SpotfireJobError):
+    """An upload was stopped from outside (task killed or timed out); its upload job is cancelled."""
