@@ -6,6 +6,7 @@ emulator's content endpoint), its upload jobs (``/_emulator/state``) and its req
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import threading
 from pathlib import Path
@@ -346,6 +347,9 @@ def test_files_that_are_not_sbdf_fail_before_any_request(spotfire_emulator, hook
         ({"parallelism": 99}, "parallelism"),
         ({"keywords": [1, 2]}, "keywords must be strings"),
         ({"description": 5}, "description must be a string"),
+        ({"poll_interval": 0}, "poll_interval must be a positive number"),  # no longer dropped
+        ({"finish_timeout": "soon"}, "finish_timeout must be a positive number"),  # no longer dropped
+        ({"chunksize": 10}, r"Unknown upload option\(s\) chunksize; the options are chunk_size, "),
     ],
 )
 def test_bad_options_fail_before_any_request(spotfire_emulator, hook, make_sbdf, kwargs, match):
@@ -432,3 +436,16 @@ def test_retry_policy_is_honoured_per_chunk(spotfire_conn_id, spotfire_emulator,
     statuses = [r["status"] for r in chunk_posts(upload_requests(spotfire_emulator))]
     assert statuses == [503, 503, 200]
     hook.close()
+
+
+def test_options_object_and_keywords_combine(spotfire_emulator, hook, make_sbdf):
+    """One UploadOptions object travels to the engine; keywords override its fields."""
+    base = UploadOptions(description="from the object", keywords="a, b", chunk_size=64 * KIB, parallelism=1)
+    path = make_sbdf(200_000)
+    result = hook.upload_sbdf_file(path, f"{REPORTS}/opts", options=base, keywords=["c"], finish_timeout=5)
+    assert result.chunks == 4  # chunk_size of the object
+    (item,) = items_at(spotfire_emulator, f"{REPORTS}/opts")
+    assert item["description"] == "from the object" and item["keywords"] == ["c"]
+    assert base.keywords == ("a", "b")  # frozen: the caller's object is unchanged
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        base.chunk_size = 1  # type: ignore[misc]
