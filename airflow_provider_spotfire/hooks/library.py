@@ -156,7 +156,7 @@ class LibraryHookMixin(SpotfireHookBase):
     ) -> UploadResult:
         """Upload the SBDF bytes that ``pieces`` yields (any piece sizes; ``size`` if known).
 
-        Chunks are sent as they fill; no temp file, at most ``parallelism + 1`` chunks in memory.
+        Chunks are sent as they fill; no temp file; about ``parallelism + 3`` chunks in memory at the peak.
         A source that raises cancels the job (no orphan job, no partial item).
         """
         opts = UploadOptions.build(options, **option_fields)

@@ -38,7 +38,7 @@ class SpotfireUploadSbdfOperator(SpotfireHookMixin, BaseOperator):
     :param overwrite: replace an existing item (otherwise an existing item is an error).
     :param description: item description (templated).
     :param keywords: item keywords, a list or a comma-separated string (templated).
-    :param chunk_size: bytes per chunk (memory use is about ``chunk_size * (parallelism + 1)``).
+    :param chunk_size: bytes per chunk (memory use is about ``chunk_size * (parallelism + 2)``).
     :param parallelism: chunks sent at once (Spotfire limits parallel chunks per job).
     :param timezone: zone that time-zone-aware datetimes are converted to (SBDF has no zones).
     :param keep_index: write the DataFrame index as leading column(s).

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import hashlib
-import itertools
 import logging
 import math
 import os
@@ -107,6 +106,12 @@ class UploadResult:
             "elapsed_seconds": round(self.elapsed, 3),
             "resumed_chunks": self.resumed_chunks,
         }
+
+
+def _first_then(first: list[bytes], rest: Iterator[bytes]) -> Iterator[bytes]:
+    """``first.pop()`` then ``rest``, without keeping a reference to the first chunk."""
+    yield first.pop()
+    yield from rest
 
 
 class ChunkedUpload:
@@ -206,13 +211,15 @@ class ChunkedUpload:
             if first is None:
                 raise SpotfireDataError(f"{self.source.name} is empty; there is nothing to upload.")
             check_sbdf_start(first, self.source.name, chunk_size)
+            pending_first = [first]
+            del first  # held only until it is sent, like every other chunk
             self._started = time.monotonic()
             job = self.job = self.hook.create_upload_job_for(self.upload)
             self._log_created(job)
             try:
                 if self.on_job_created is not None:
                     self.on_job_created(job)
-                sha256, size, count = self._send_all(job, itertools.chain((first,), chunks))
+                sha256, size, count = self._send_all(job, _first_then(pending_first, chunks))
                 finished = self._finish(job)
             except BaseException as exc:
                 self._abort.set()
@@ -330,12 +337,10 @@ class ChunkedUpload:
                 self._recovered.add(number)
                 data = failed.pop(number)
                 inflight[pool.submit(self._send_one, job, number, data)] = (number, data)
-        raise SpotfireJobError(
-            f"Upload job {job.job_id} for {self.upload.library_path!r} still misses chunk(s) {sorted(failed)} "
-            f"after {RESUME_ROUNDS} resume rounds; the server keeps failing. The job is cancelled; retry "
-            "the task later.",
-            job_id=job.job_id,
-            status="open",
+        raise self._job_error(
+            job.job_id,
+            f"still misses chunk(s) {sorted(failed)} after {RESUME_ROUNDS} resume rounds; the server keeps "
+            "failing. The job is cancelled; retry the task later.",
         )
 
     def _ack(self, number: int, size: int) -> None:
@@ -361,22 +366,25 @@ class ChunkedUpload:
             return
         missing = sorted(set(range(FIRST_CHUNK, last + 1)) - set(status.uploaded_chunks))
         if missing:
-            raise SpotfireJobError(
-                f"Upload job {job.job_id} for {self.upload.library_path!r} lacks chunk(s) {missing[:20]} that "
-                "the server had acknowledged; finishing would write a corrupt item, so the job is "
-                "cancelled. Retry the task.",
-                job_id=job.job_id,
-                status="open",
+            raise self._job_error(
+                job.job_id,
+                f"lacks chunk(s) {missing[:20]} that the server had acknowledged; finishing would write a "
+                "corrupt item, so the job is cancelled. Retry the task.",
             )
 
     def _check_status_open(self, status: UploadJob) -> None:
         if status.cancelled_at:
-            raise SpotfireJobError(
-                f"Upload job {status.job_id} for {self.upload.library_path!r} was cancelled on the server at "
-                f"{status.cancelled_at} (by someone else) before it finished. Retry the task.",
-                job_id=status.job_id,
+            raise self._job_error(
+                status.job_id,
+                f"was cancelled on the server at {status.cancelled_at} (by someone else) before it "
+                "finished. Retry the task.",
                 status="cancelled",
             )
+
+    def _job_error(self, job_id: str, what: str, status: str = "open") -> SpotfireJobError:
+        return SpotfireJobError(
+            f"Upload job {job_id} for {self.upload.library_path!r} {what}", job_id=job_id, status=status
+        )
 
     # ---- finish ----------------------------------------------------------------------------
     def _finish(self, job: UploadJob) -> UploadJob:
@@ -408,11 +416,10 @@ class ChunkedUpload:
             if done.finished_at or not self.options.wait_finished:
                 return done
             return self._wait_finished(done)
-        raise SpotfireJobError(
-            f"Upload job {job.job_id} for {self.upload.library_path!r} could not be finished after "
-            f"{FINISH_ATTEMPTS} attempts ({last}); it is cancelled. Retry the task later.",
-            job_id=job.job_id,
-            status="open",
+        raise self._job_error(
+            job.job_id,
+            f"could not be finished after {FINISH_ATTEMPTS} attempts ({last}); it is cancelled. Retry the "
+            "task later.",
         )
 
     def _wait_finished(self, job: UploadJob) -> UploadJob:

@@ -34,7 +34,7 @@ class UploadOptions:
     :param overwrite: replace an existing item (otherwise an existing item is an error).
     :param description: item description.
     :param keywords: item keywords: a list or one comma-separated string (stored as a tuple).
-    :param chunk_size: bytes per chunk; memory use is about ``chunk_size * (parallelism + 1)``.
+    :param chunk_size: bytes per chunk; memory use is about ``chunk_size * (parallelism + 2)``.
     :param parallelism: chunks in flight at once (1 to 16).
     :param wait_finished: after the finish request, poll until the job reports ``finishedAt``.
     :param poll_interval: seconds between those polls.
