@@ -22,9 +22,11 @@ FLAG_FIELDS = {
     "latency_ms": "latency_ms",
     "as_queue_seconds": "as_queue_seconds",
     "as_run_seconds": "as_run_seconds",
+    "as_max_concurrent_jobs": "as_max_concurrent_jobs",
     "fault_seed": "fault_seed",
     "max_upload_bytes": "max_upload_bytes",
     "min_chunk_bytes": "min_chunk_bytes",
+    "refresh_token_reuse_detection": "refresh_token_reuse_detection",
 }
 
 
@@ -46,8 +48,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fault-seed", type=int, help="seed of the fault RNG (default 0)")
     p.add_argument("--as-queue-seconds", type=float, help="default Automation Services queue time (0.3)")
     p.add_argument("--as-run-seconds", type=float, help="default Automation Services run time (1.5)")
+    p.add_argument(
+        "--as-max-concurrent-jobs", type=int, help="Queued+InProgress jobs before starts get Busy (20)"
+    )
     p.add_argument("--max-upload-bytes", type=int, help="maximum upload size in bytes")
     p.add_argument("--min-chunk-bytes", type=int, help="minimum chunk size in bytes (all but the last chunk)")
+    p.add_argument(
+        "--refresh-token-reuse-detection",
+        action="store_true",
+        default=None,
+        help="revoke the whole grant when a rotated refresh token is presented again",
+    )
     p.add_argument("--tls", action="store_true", help="serve https with a throwaway self-signed certificate")
     return p
 

@@ -9,17 +9,20 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from airflow_provider_spotfire.emulator.constants import AS_JOB_STATES, TYPE_AS_JOB, UPLOAD_STATES
+from airflow_provider_spotfire.emulator.core import iso
 from airflow_provider_spotfire.emulator.faults import FAULT_KINDS
+from airflow_provider_spotfire.emulator.library_store import split_path
 from airflow_provider_spotfire.emulator.oauth import INFO_KEY, get_state
-from airflow_provider_spotfire.emulator.seed import TYPE_AS_JOB, job_xml
-from airflow_provider_spotfire.emulator.state import EmulatorState, iso, split_path
+from airflow_provider_spotfire.emulator.seed import job_xml
+from airflow_provider_spotfire.emulator.state import EmulatorState
 
 ADMIN_PREFIX = "/_emulator"
 
@@ -66,7 +69,7 @@ class RequestLogMiddleware:
         scheme, _, value = auth.partition(" ")
         if scheme.lower() == "bearer" and client_id is None:
             with state.lock:
-                tok = state.tokens.get(value.strip())
+                tok = state.oauth.tokens.get(value.strip())
                 if tok is not None:
                     client_id, scopes = tok.client_id, list(tok.scopes)
         try:
@@ -127,7 +130,7 @@ async def get_requests(request: Request) -> JSONResponse:
     state = get_state(request)
     q = request.query_params
     with state.lock:
-        entries = list(state.request_log)
+        entries = list(state.activity.request_log)
     if q.get("path_prefix"):
         entries = [e for e in entries if e["path"].startswith(q["path_prefix"])]
     try:
@@ -147,7 +150,7 @@ async def clear_requests(request: Request) -> JSONResponse:
     """Empty the request log."""
     state = get_state(request)
     with state.lock:
-        state.request_log.clear()
+        state.activity.request_log.clear()
     return JSONResponse({"cleared": True})
 
 
@@ -254,7 +257,7 @@ def _principals(state: EmulatorState, refs: Any) -> list[str] | None:
         raise ValueError("read/write must be lists of principals")
     out = []
     for ref in refs:
-        pid = state.resolve_principal(str(ref))
+        pid = state.principals.resolve_principal(str(ref))
         if pid is None:
             raise ValueError(
                 f"unknown principal {ref!r} (use a user/group id, group name, user name or client id)"
@@ -269,7 +272,7 @@ async def create_folder(request: Request) -> JSONResponse:
     state = get_state(request)
     try:
         body = await _json(request)
-        folder = state.add_folder(
+        folder = state.library.add_folder(
             str(body.get("path", "")),
             read=_principals(state, body.get("read")),
             write=_principals(state, body.get("write")),
@@ -295,7 +298,7 @@ async def delete_folder(request: Request) -> JSONResponse:
     """Delete a folder and everything below it: ``?path=/A/B``."""
     state = get_state(request)
     try:
-        removed = state.remove_folder(request.query_params.get("path", ""))
+        removed = state.library.remove_folder(request.query_params.get("path", ""))
     except KeyError as exc:
         return _bad(str(exc.args[0]), 404)
     except ValueError as exc:
@@ -329,7 +332,7 @@ async def create_item(request: Request) -> JSONResponse:
             content = job_xml(f"{parent}/{title}", pi).encode()
         else:
             raise ValueError("content or content_base64 is required")
-        item = state.add_item(
+        item = state.library.add_item(
             parent,
             title,
             item_type,
@@ -348,7 +351,7 @@ async def create_item(request: Request) -> JSONResponse:
 @router.delete("/library/items/{item_id}")
 async def delete_item(item_id: str, request: Request) -> JSONResponse:
     """Delete one library item."""
-    if not get_state(request).remove_item(item_id):
+    if not get_state(request).library.remove_item(item_id):
         return _bad(f"unknown item {item_id}", 404)
     return JSONResponse({"deleted": True})
 
@@ -358,7 +361,7 @@ async def item_content(item_id: str, request: Request) -> Response:
     """Download the bytes of a library item (to prove byte-exact uploads)."""
     state = get_state(request)
     with state.lock:
-        item = state.find_item_by_id(item_id)
+        item = state.library.find_item_by_id(item_id)
         if item is None:
             return _bad(f"unknown item {item_id}", 404)
         # open now: a concurrent overwrite/delete unlinks the files but open handles stay readable
@@ -384,7 +387,7 @@ async def list_clients(request: Request) -> JSONResponse:
     """All API clients, with their secrets (dev-only!)."""
     state = get_state(request)
     with state.lock:
-        return JSONResponse([c.to_dict(include_secret=True) for c in state.clients.values()])
+        return JSONResponse([c.to_dict(include_secret=True) for c in state.principals.clients.values()])
 
 
 @router.post("/clients")
@@ -393,8 +396,8 @@ async def register_client(request: Request) -> JSONResponse:
     state = get_state(request)
     try:
         body = await _json(request)
-        groups = [state.resolve_principal(str(g)) or str(g) for g in body.get("groups") or []]
-        client = state.register_client(
+        groups = [state.principals.resolve_principal(str(g)) or str(g) for g in body.get("groups") or []]
+        client = state.principals.register_client(
             client_id=body.get("client_id", ""),
             client_secret=body.get("client_secret"),
             profile=body.get("profile", "other"),
@@ -415,12 +418,31 @@ async def delete_client(client_id: str, request: Request) -> JSONResponse:
     """Remove an API client (its tokens stop working)."""
     state = get_state(request)
     with state.lock:
-        client = state.clients.pop(client_id, None)
-        if client is None:
+        if state.principals.remove_client(client_id) is None:
             return _bad(f"unknown client {client_id}", 404)
-        state.users.pop(client.user_id, None)
-        state.revoke_client_tokens(client_id)
+        state.oauth.revoke_client_tokens(client_id)
     return JSONResponse({"deleted": True})
+
+
+@router.get("/oauth/stats")
+async def oauth_stats(request: Request) -> JSONResponse:
+    """Refresh-token counters: refresh requests, detected reuses, revoked grants, live tokens."""
+    state = get_state(request)
+    with state.lock:
+        now = state.now()
+        counters = state.counters
+        cfg = state.config
+        return JSONResponse(
+            {
+                "refresh_requests": counters["refresh_requests"],
+                "reuse_detected": counters["reuse_detected"],
+                "grants_revoked": counters["grants_revoked"],
+                "rotate_refresh_tokens": cfg.rotate_refresh_tokens,
+                "refresh_token_reuse_detection": cfg.refresh_token_reuse_detection,
+                "active_access_tokens": state.oauth.active("access", now),
+                "active_refresh_tokens": state.oauth.active("refresh", now),
+            }
+        )
 
 
 @router.post("/tokens/revoke")
@@ -431,29 +453,81 @@ async def revoke_tokens(request: Request) -> JSONResponse:
         body = await _json(request)
     except ValueError as exc:
         return _bad(str(exc))
-    return JSONResponse({"revoked": state.revoke_client_tokens(body.get("client_id"))})
+    return JSONResponse({"revoked": state.oauth.revoke_client_tokens(body.get("client_id"))})
 
 
 # --- automation
+def _state_filter(request: Request, allowed: tuple[str, ...]) -> str | None:
+    """The ``?state=`` filter matched case-insensitively to one of ``allowed`` (ValueError if unknown)."""
+    raw = request.query_params.get("state")
+    if not raw:
+        return None
+    for name in allowed:
+        if name.lower() == raw.lower():
+            return name
+    raise ValueError(f"unknown state {raw!r}; use one of {', '.join(allowed)}")
+
+
+def _job_list(
+    request: Request, allowed: tuple[str, ...], rows: Callable[[EmulatorState], list[dict[str, Any]]]
+) -> JSONResponse:
+    """The rows of a job list, filtered by ``?state=`` (400 for an unknown state)."""
+    state = get_state(request)
+    try:
+        wanted = _state_filter(request, allowed)
+    except ValueError as exc:
+        return _bad(str(exc))
+    with state.lock:
+        found = rows(state)
+    return JSONResponse([r for r in found if wanted is None or r["state"] == wanted])
+
+
+@router.get("/automation/jobs")
+async def list_as_jobs(request: Request) -> JSONResponse:
+    """All AS jobs (id, state, status_polls, abort_requests, times), oldest first; ``?state=`` filters."""
+    return _job_list(
+        request, AS_JOB_STATES, lambda state: [j.summary(state.now()) for j in state.automation.jobs.values()]
+    )
+
+
+@router.get("/library/jobs")
+async def list_upload_jobs(request: Request) -> JSONResponse:
+    """All upload jobs (id, state, status_polls, cancel_requests, times), oldest first; ``?state=``."""
+    return _job_list(
+        request, UPLOAD_STATES, lambda state: [j.summary() for j in state.library.upload_jobs.values()]
+    )
+
+
+def _one_job(
+    request: Request, job_id: str, jobs: Callable[[EmulatorState], dict[str, Any]], view: Callable[..., Any]
+) -> JSONResponse:
+    """``view(state, job)`` of one job of ``jobs(state)`` (404 when unknown)."""
+    state = get_state(request)
+    with state.lock:
+        job = jobs(state).get(job_id)
+        if job is None:
+            return _bad(f"unknown job {job_id}", 404)
+        return JSONResponse(view(state, job))
+
+
+@router.get("/library/jobs/{job_id}")
+async def upload_job(job_id: str, request: Request) -> JSONResponse:
+    """One upload job (chunks, bytes, status_polls, cancel_requests)."""
+    return _one_job(request, job_id, lambda s: s.library.upload_jobs, lambda s, job: job.to_dict())
+
+
 @router.get("/automation/jobs/{job_id}")
 async def as_job(job_id: str, request: Request) -> JSONResponse:
     """One Automation Services job with its history."""
-    state = get_state(request)
-    with state.lock:
-        job = state.as_jobs.get(job_id)
-        if job is None:
-            return _bad(f"unknown job {job_id}", 404)
-        return JSONResponse(job.to_dict(state.now()))
+    return _one_job(request, job_id, lambda s: s.automation.jobs, lambda s, job: job.to_dict(s.now()))
 
 
 @router.post("/automation/jobs/{job_id}/forget")
 async def forget_as_job(job_id: str, request: Request) -> JSONResponse:
     """Make a job 'forgotten': its status answers StatusCode Missing from now on."""
-    state = get_state(request)
-    with state.lock:
-        job = state.as_jobs.get(job_id)
-        if job is None:
-            return _bad(f"unknown job {job_id}", 404)
-        if job.forgotten_at is None:
-            job.forgotten_at = state.now()
-        return JSONResponse(job.to_dict(state.now()))
+
+    def forget(state: EmulatorState, job: Any) -> dict[str, Any]:
+        state.automation.forget(job, state.now())
+        return job.to_dict(state.now())
+
+    return _one_job(request, job_id, lambda s: s.automation.jobs, forget)

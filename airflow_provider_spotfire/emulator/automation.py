@@ -1,40 +1,33 @@
 """Automation Services REST API v1 router: ``/spotfire/api/rest/as/job``.
 
-Jobs go Queued → InProgress → Finished/Failed/NotSet; the status is computed lazily from timestamps (no
-background tasks). Timing and outcome come from the configuration or from an emulator processing
-instruction in the job XML, e.g. ``<?spotfire-emulator queue="0" duration="5" outcome="Failed"
-message="Disk full"?>`` (library job items carry one in their content).
+The jobs themselves (lazy status, timing, the job XML's emulator processing instruction) live in
+:mod:`.automation_store`; this module is the HTTP layer.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
-import xml.parsers.expat
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
-from airflow_provider_spotfire.emulator.errors import ApiError, EmptyError
-from airflow_provider_spotfire.emulator.oauth import Caller, get_state, require_scope
-from airflow_provider_spotfire.emulator.seed import SCOPE_AS_EXECUTE, TYPE_AS_JOB
-from airflow_provider_spotfire.emulator.state import (
+from airflow_provider_spotfire.emulator.automation_store import AsJob, parse_job_xml
+from airflow_provider_spotfire.emulator.constants import (
     BUSY,
+    DEFAULT_MESSAGES,
     FAILED,
     FINISHED,
-    NOT_SET,
-    AsJob,
-    EmulatorState,
-    iso,
-    new_id,
+    NOT_FOUND_MESSAGE,
+    SCOPE_AS_EXECUTE,
+    TYPE_AS_JOB,
 )
+from airflow_provider_spotfire.emulator.core import iso, new_id
+from airflow_provider_spotfire.emulator.errors import ApiError, EmptyError
+from airflow_provider_spotfire.emulator.oauth import Caller, get_state, require_scope
+from airflow_provider_spotfire.emulator.state import EmulatorState
 
 API_PATH = "/spotfire/api/rest/as/job"
-PI_TARGET = "spotfire-emulator"
-NOT_FOUND_MESSAGE = "Job file not found or no access."
-OUTCOMES = {s.lower(): s for s in (FINISHED, FAILED, NOT_SET)}
-_ATTR_RE = re.compile(r"""([A-Za-z_][\w.-]*)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
 _MAX_XML_BYTES = 10 * 1024 * 1024
 _CASINGS = {
     "pascal": ("JobId", "StatusCode", "Message", "ServerTime"),
@@ -46,56 +39,6 @@ router = APIRouter(prefix=API_PATH, tags=["automation-services-controller"])
 AsCaller = Annotated[Caller, Depends(require_scope(SCOPE_AS_EXECUTE))]
 
 
-def parse_behaviour(data: str) -> dict[str, Any]:
-    """Parse the attributes of a ``<?spotfire-emulator ...?>`` processing instruction (raises ValueError)."""
-    behaviour: dict[str, Any] = {}
-    rest = _ATTR_RE.sub("", data).strip()
-    if rest:
-        raise ValueError(f"malformed <?{PI_TARGET}?> processing instruction: {data!r}")
-    for name, v1, v2 in _ATTR_RE.findall(data):
-        value = v1 if v1 or not v2 else v2
-        if name in ("duration", "queue"):
-            try:
-                num = float(value)
-            except ValueError as exc:
-                raise ValueError(f"<?{PI_TARGET}?> {name} must be a number of seconds") from exc
-            if num < 0 or num != num:
-                raise ValueError(f"<?{PI_TARGET}?> {name} must not be negative")
-            behaviour[name] = num
-        elif name == "outcome":
-            if value.lower() not in OUTCOMES:
-                raise ValueError(f"<?{PI_TARGET}?> outcome must be one of Finished, Failed, NotSet")
-            behaviour["outcome"] = OUTCOMES[value.lower()]
-        elif name == "message":
-            behaviour["message"] = value
-        else:
-            raise ValueError(f"unknown <?{PI_TARGET}?> attribute {name!r}")
-    return behaviour
-
-
-def parse_job_xml(content: bytes) -> dict[str, Any]:
-    """Check that ``content`` is well-formed XML; return the emulator behaviour found in it (ValueError)."""
-    found: dict[str, Any] = {}
-    errors: list[str] = []
-
-    def on_pi(target: str, data: str) -> None:
-        if target == PI_TARGET:
-            try:
-                found.update(parse_behaviour(data))
-            except ValueError as exc:
-                errors.append(str(exc))
-
-    parser = xml.parsers.expat.ParserCreate()
-    parser.ProcessingInstructionHandler = on_pi
-    try:
-        parser.Parse(content, True)
-    except xml.parsers.expat.ExpatError as exc:
-        raise ValueError(f"the job definition is not well-formed XML: {exc}") from exc
-    if errors:
-        raise ValueError(errors[0])
-    return found
-
-
 def execution_status(state: EmulatorState, job_id: str, code: str, message: str) -> dict[str, Any]:
     """An ExecutionStatus object with the configured key casing (and extra field when enabled)."""
     k_id, k_code, k_msg, k_extra = _CASINGS[state.config.as_field_casing]
@@ -103,6 +46,17 @@ def execution_status(state: EmulatorState, job_id: str, code: str, message: str)
     if state.config.extra_response_fields:
         body[k_extra] = iso(state.now())
     return body
+
+
+def _run_seconds(state: EmulatorState, behaviour: dict[str, Any] | None) -> float:
+    """The job's own ``duration``, else a draw from ``as_run_seconds_range``, else ``as_run_seconds``."""
+    if behaviour and "duration" in behaviour:
+        return float(behaviour["duration"])
+    cfg = state.config
+    if behaviour is not None and cfg.as_run_seconds_range is not None:
+        low, high = cfg.as_run_seconds_range
+        return state.automation.rng.uniform(low, high)
+    return cfg.as_run_seconds
 
 
 def _start(
@@ -118,13 +72,9 @@ def _start(
     with state.lock:
         cfg = state.config
         now = state.now()
-        if behaviour is not None:
-            running = sum(1 for j in state.as_jobs.values() if j.running(now))
-            if running >= cfg.as_max_concurrent_jobs:
-                state.count("as_busy")
-                return JSONResponse(
-                    execution_status(state, new_id(), BUSY, "The server is busy, try again later.")
-                )
+        if behaviour is not None and state.automation.running_count(now) >= cfg.as_max_concurrent_jobs:
+            state.count("as_busy")
+            return JSONResponse(execution_status(state, new_id(), BUSY, DEFAULT_MESSAGES[BUSY]))
         starts = state.counters.setdefault("as_starts_by_source", {}).get(source_key, 0) + 1
         state.count("as_starts_by_source", source_key)
         state.count("as_starts")
@@ -136,7 +86,7 @@ def _start(
             source=source,
             created_at=now,
             queue_seconds=float((behaviour or {}).get("queue", cfg.as_queue_seconds)),
-            run_seconds=float((behaviour or {}).get("duration", cfg.as_run_seconds)),
+            run_seconds=_run_seconds(state, behaviour),
             outcome=(behaviour or {}).get("outcome", FINISHED),
             outcome_message=(behaviour or {}).get("message"),
             starts=starts,
@@ -144,7 +94,7 @@ def _start(
             path_param=path_param,
             immediate=(FAILED, NOT_FOUND_MESSAGE) if behaviour is None else None,
         )
-        state.as_jobs[job.job_id] = job
+        state.automation.add(job)
         code, message = job.status(now)
         return JSONResponse(execution_status(state, job.job_id, code, message))
 
@@ -159,15 +109,15 @@ async def start_library(request: Request, caller: AsCaller) -> JSONResponse:
         raise ApiError("invalid_request", "Either the path or the id query parameter is required")
     with state.lock:
         if item_id:
-            item = state.find_item_by_id(item_id)
+            item = state.library.find_item_by_id(item_id)
             kind, source = "library-id", item_id
         else:
-            item = state.find_item(path or "", TYPE_AS_JOB)
+            item = state.library.find_item(path or "", TYPE_AS_JOB)
             kind, source = "library-path", path or ""
         ok = (
             item is not None
             and item.type == TYPE_AS_JOB
-            and state.can_read(caller.user_id, item.parent_path)
+            and state.library.can_read(caller.user_id, item.parent_path)
             and item.as_behaviour is not None
         )
         behaviour = dict(item.as_behaviour or {}) if ok and item else None
@@ -215,7 +165,7 @@ async def start_content(request: Request, caller: AsCaller) -> JSONResponse:
 
 
 def _job(state: EmulatorState, job_id: str) -> AsJob:
-    job = state.as_jobs.get(job_id) or state.as_jobs.get(job_id.lower())
+    job = state.automation.get(job_id)
     if job is None:
         raise EmptyError(404)
     return job
@@ -227,6 +177,7 @@ async def job_status(job_id: str, request: Request, caller: AsCaller) -> JSONRes
     state = get_state(request)
     with state.lock:
         job = _job(state, job_id)
+        job.status_polls += 1
         code, message = job.status(state.now())
         return JSONResponse(execution_status(state, job.job_id, code, message))
 
@@ -238,9 +189,8 @@ async def abort_job(job_id: str, request: Request, caller: AsCaller) -> JSONResp
     reason = request.query_params.get("reason")
     with state.lock:
         job = _job(state, job_id)
+        job.abort_requests += 1
         now = state.now()
-        if job.running(now) and job.aborted_at is None:
-            job.aborted_at = now
-            job.abort_reason = reason
+        state.automation.abort(job, now, reason)
         code, message = job.status(now)
         return JSONResponse(execution_status(state, job.job_id, code, message))

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 GIB = 1024**3
 
@@ -30,6 +30,11 @@ class EmulatorConfig(BaseModel):
     auth_code_lifetime: int = Field(60, ge=1, description="Authorization code lifetime in seconds.")
     rotate_refresh_tokens: bool = Field(
         True, description="Issue a new refresh token on every refresh and invalidate the old one."
+    )
+    refresh_token_reuse_detection: bool = Field(
+        False,
+        description="With rotation: presenting an already rotated refresh token revokes the whole grant "
+        "(RFC 9700 §4.14.2).",
     )
     metadata_enabled: bool = Field(
         True, description="Serve /spotfire/.well-known/oauth-authorization-server (404 when False)."
@@ -54,6 +59,14 @@ class EmulatorConfig(BaseModel):
     as_run_seconds: float = Field(1.5, ge=0, description="Default time a job stays InProgress.")
     as_max_concurrent_jobs: int = Field(
         20, ge=0, description="Queued+InProgress jobs before starts get Busy."
+    )
+    as_run_seconds_range: tuple[float, float] | None = Field(
+        None,
+        description="[min, max]: each job without its own duration runs a time drawn uniformly from this "
+        "range (seeded by as_duration_seed) instead of as_run_seconds.",
+    )
+    as_duration_seed: int | None = Field(
+        0, description="Seed of the RNG of as_run_seconds_range (None = non-reproducible)."
     )
     as_field_casing: Literal["pascal", "camel", "lower"] = Field(
         "pascal", description="Key casing of ExecutionStatus JSON (JobId / jobId / jobid)."
@@ -85,6 +98,15 @@ class EmulatorConfig(BaseModel):
     data_dir: str | None = Field(
         None, description="Directory for uploaded bytes (default: a fresh temp dir per emulator)."
     )
+
+    @field_validator("as_run_seconds_range")
+    @classmethod
+    def _check_range(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
+        if value is not None and not 0 <= value[0] <= value[1]:
+            raise ValueError(
+                f"as_run_seconds_range must be [min, max] with 0 <= min <= max, got {list(value)}"
+            )
+        return value
 
     # ------------------------------------------------------------------------------------------------
     @classmethod

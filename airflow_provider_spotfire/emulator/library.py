@@ -22,20 +22,27 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from starlette.requests import ClientDisconnect
 
+from airflow_provider_spotfire.emulator.constants import (
+    SBDF_MAGIC,
+    SCOPE_LIBRARY_UPLOAD,
+    TYPE_SBDF,
+    UPLOAD_CANCELLED,
+    UPLOAD_FAILED,
+    UPLOAD_FINISHED,
+    UPLOAD_OPEN,
+)
+from airflow_provider_spotfire.emulator.core import iso, new_id
 from airflow_provider_spotfire.emulator.errors import ApiError
-from airflow_provider_spotfire.emulator.oauth import Caller, base_url, get_state, require_scope
-from airflow_provider_spotfire.emulator.seed import SBDF_MAGIC, SCOPE_LIBRARY_UPLOAD, TYPE_SBDF
-from airflow_provider_spotfire.emulator.state import (
+from airflow_provider_spotfire.emulator.library_store import (
     Chunk,
-    EmulatorState,
     LibraryItem,
     UploadJob,
-    iso,
     join_path,
-    new_id,
     normalize_folder_path,
     unlink_all,
 )
+from airflow_provider_spotfire.emulator.oauth import Caller, base_url, get_state, require_scope
+from airflow_provider_spotfire.emulator.state import EmulatorState
 
 API_PATH = "/spotfire/api/rest/library/v1/upload"
 _WRITE_BATCH = 1024 * 1024
@@ -95,7 +102,7 @@ def upload_response(request: Request, job: UploadJob) -> dict[str, Any]:
         "getStatusLinkRel": rel,
         "uploadLinkBaseAbs": abs_,
         "uploadLinkBaseRel": rel,
-        "uploadedChunks": sorted(job.chunks) if job.status != "cancelled" else [],
+        "uploadedChunks": sorted(job.chunks) if job.status != UPLOAD_CANCELLED else [],
     }
     if job.finished_at is not None:
         data["finishedAt"] = iso(job.finished_at)
@@ -108,12 +115,12 @@ def upload_response(request: Request, job: UploadJob) -> dict[str, Any]:
 
 
 def _lookup(state: EmulatorState, caller: Caller, job_id: str) -> UploadJob:
-    job = state.upload_jobs.get(job_id) or state.upload_jobs.get(job_id.lower())
+    job = state.library.upload_jobs.get(job_id) or state.library.upload_jobs.get(job_id.lower())
     if job is None or job.client_id != caller.client_id or job.user_id != caller.user_id:
         raise ApiError(
             "job_unknown", f"The upload job {job_id} does not exist, or the client does not have access to it"
         )
-    if job.status == "failed":
+    if job.status == UPLOAD_FAILED:
         reason = (job.failure or {}).get("description", "")
         raise ApiError("job_unknown", f"The upload job {job_id} has failed: {reason}")
     return job
@@ -126,7 +133,7 @@ def _discard_chunks(job: UploadJob) -> None:
 
 def _fail(state: EmulatorState, job: UploadJob, code: str, description: str) -> ApiError:
     """Mark a job failed (under the lock), discard its chunks and return the error to raise."""
-    job.status = "failed"
+    job.status = UPLOAD_FAILED
     job.failure = {"code": code, "description": description}
     job.finishing = False
     _discard_chunks(job)
@@ -147,17 +154,17 @@ def _target_checks(
     state: EmulatorState, caller: Caller, parent: str, title: str, overwrite: bool
 ) -> LibraryItem | None:
     """Folder exists/visible (404), writable (403), no conflict (409). Returns the item to overwrite."""
-    if parent not in state.folders or not state.can_read(caller.user_id, parent):
+    if parent not in state.library.folders or not state.library.can_read(caller.user_id, parent):
         raise ApiError(
             "not_found",
             f"The folder {parent} was not found, or the client has insufficient library permissions",
         )
-    if not state.can_write(caller.user_id, parent):
+    if not state.library.can_write(caller.user_id, parent):
         raise ApiError("not_authorized", f"The client is not allowed to write to the library folder {parent}")
     path = join_path(parent, title)
-    if path in state.folders:
+    if path in state.library.folders:
         raise ApiError("already_exists", f"A folder already exists at {path}")
-    existing = state.find_item(path, TYPE_SBDF)
+    existing = state.library.find_item(path, TYPE_SBDF)
     if existing is not None and not overwrite:
         raise ApiError("already_exists", f"The library item {path} already exists (use overwriteIfExists)")
     return existing
@@ -169,11 +176,50 @@ def _target_checks(
 async def create_upload_job(request: Request, caller: LibraryCaller) -> JSONResponse:
     """Create upload job (201 with UploadResponse)."""
     state = get_state(request)
-    body = await read_json(request)
+    fields = _parse_library_upload(await read_json(request))
+    with state.lock:
+        _target_checks(state, caller, fields["parent_path"], fields["title"], fields["overwrite"])
+        _check_job_limits(state, caller, fields["number_of_bytes"])
+        job_id = new_id()
+        job = UploadJob(
+            job_id=job_id,
+            client_id=caller.client_id,
+            user_id=caller.user_id,
+            created_at=state.now(),
+            job_dir=state.library.new_job_dir(job_id),
+            **fields,
+        )
+        state.library.upload_jobs[job_id] = job
+        body_out = upload_response(request, job)
+    return JSONResponse(body_out, status_code=201, headers={"Location": body_out["data"]["getStatusLinkAbs"]})
+
+
+def _parse_library_upload(body: Any) -> dict[str, Any]:
+    """The UploadJob fields of an ``Envelope<LibraryUpload>`` (400/415 ``ApiError`` when invalid)."""
     if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
         raise ApiError("invalid_request", 'The request body must be an envelope {"data": LibraryUpload}')
     data = body["data"]
-    item = data.get("item")
+    fields = _parse_library_item(data.get("item"))
+    fields["number_of_bytes"] = _optional_int(data, "numberOfBytes")
+    fields["number_of_chunks"] = _optional_int(data, "numberOfChunks", _INT32_MAX)
+    overwrite = data.get("overwriteIfExists")
+    if overwrite is not None and not isinstance(overwrite, bool):
+        raise ApiError("invalid_request", "overwriteIfExists must be a boolean")
+    fields["overwrite"] = bool(overwrite)
+    if fields["item_type"] != TYPE_SBDF:
+        raise ApiError(
+            "unsupported_mediatype",
+            f"Unsupported library item type {fields['item_type']}; only {TYPE_SBDF} can be uploaded",
+        )
+    parent_raw = fields["parent_path"]
+    fields["parent_path"] = normalize_folder_path(parent_raw)
+    if fields["parent_path"] is None:
+        raise ApiError("invalid_request", f"item.parentPath must be an absolute library path: {parent_raw!r}")
+    return fields
+
+
+def _parse_library_item(item: Any) -> dict[str, Any]:
+    """Title, parent path (as sent), type, description and keywords of a LibraryItem."""
     if not isinstance(item, dict):
         raise ApiError("invalid_request", "data.item is required")
     title, parent_raw, item_type = item.get("title"), item.get("parentPath"), item.get("type")
@@ -193,58 +239,33 @@ async def create_upload_job(request: Request, caller: LibraryCaller) -> JSONResp
         not isinstance(keywords, list) or not all(isinstance(k, str) for k in keywords)
     ):
         raise ApiError("invalid_request", "item.keywords must be an array of strings")
-    number_of_bytes = _optional_int(data, "numberOfBytes")
-    number_of_chunks = _optional_int(data, "numberOfChunks", _INT32_MAX)
-    overwrite = data.get("overwriteIfExists")
-    if overwrite is not None and not isinstance(overwrite, bool):
-        raise ApiError("invalid_request", "overwriteIfExists must be a boolean")
-    if item_type != TYPE_SBDF:
-        raise ApiError(
-            "unsupported_mediatype",
-            f"Unsupported library item type {item_type}; only {TYPE_SBDF} can be uploaded",
-        )
-    parent = normalize_folder_path(parent_raw)
-    if parent is None:
-        raise ApiError("invalid_request", f"item.parentPath must be an absolute library path: {parent_raw!r}")
+    return {
+        "title": title,
+        "parent_path": parent_raw,
+        "item_type": item_type,
+        "description": description,
+        "keywords": keywords,
+    }
 
-    with state.lock:
-        cfg = state.config
-        _target_checks(state, caller, parent, title, bool(overwrite))
-        if number_of_bytes is not None and number_of_bytes > cfg.max_upload_bytes:
-            raise ApiError(
-                "limit_exceeded",
-                f"numberOfBytes {number_of_bytes} exceeds the maximum upload size of "
-                f"{cfg.max_upload_bytes} bytes",
-            )
-        open_jobs = [j for j in state.upload_jobs.values() if j.status == "open"]
-        if sum(1 for j in open_jobs if j.client_id == caller.client_id) >= cfg.max_jobs_per_client:
-            raise ApiError(
-                "rate_limit_exceeded",
-                f"The client already has {cfg.max_jobs_per_client} ongoing upload jobs (maximum per client)",
-            )
-        if len(open_jobs) >= cfg.max_jobs_per_server:
-            raise ApiError(
-                "rate_limit_exceeded", f"The server already has {cfg.max_jobs_per_server} ongoing upload jobs"
-            )
-        job_id = new_id()
-        job = UploadJob(
-            job_id=job_id,
-            client_id=caller.client_id,
-            user_id=caller.user_id,
-            parent_path=parent,
-            title=title,
-            item_type=item_type,
-            description=description,
-            keywords=keywords,
-            number_of_bytes=number_of_bytes,
-            number_of_chunks=number_of_chunks,
-            overwrite=bool(overwrite),
-            created_at=state.now(),
-            job_dir=state.new_job_dir(job_id),
+
+def _check_job_limits(state: EmulatorState, caller: Caller, number_of_bytes: int | None) -> None:
+    """Declared size within the maximum (413), open jobs of the client and the server (429)."""
+    cfg = state.config
+    if number_of_bytes is not None and number_of_bytes > cfg.max_upload_bytes:
+        raise ApiError(
+            "limit_exceeded",
+            f"numberOfBytes {number_of_bytes} exceeds the maximum upload size of {cfg.max_upload_bytes} bytes",
         )
-        state.upload_jobs[job_id] = job
-        body_out = upload_response(request, job)
-    return JSONResponse(body_out, status_code=201, headers={"Location": body_out["data"]["getStatusLinkAbs"]})
+    open_jobs = [j for j in state.library.upload_jobs.values() if j.status == UPLOAD_OPEN]
+    if sum(1 for j in open_jobs if j.client_id == caller.client_id) >= cfg.max_jobs_per_client:
+        raise ApiError(
+            "rate_limit_exceeded",
+            f"The client already has {cfg.max_jobs_per_client} ongoing upload jobs (maximum per client)",
+        )
+    if len(open_jobs) >= cfg.max_jobs_per_server:
+        raise ApiError(
+            "rate_limit_exceeded", f"The server already has {cfg.max_jobs_per_server} ongoing upload jobs"
+        )
 
 
 # --- chunk
@@ -343,6 +364,30 @@ async def _stream_to(request: Request, sink: _ChunkSink) -> None:
 async def upload_chunk(job_id: str, request: Request, caller: LibraryCaller) -> JSONResponse:
     """Add data to an upload job (``?chunk=N[&finish=true]``); re-sending a chunk number replaces it."""
     state = get_state(request)
+    number, finish, length = _chunk_params(request)
+    expected = _expected_digests(request)
+    with state.lock:
+        job = _lookup(state, caller, job_id)
+        running = _reserve_chunk(state, job, number, length, finish)
+        chunk_path = os.path.join(job.job_dir, f"chunk-{number}-{new_id()}.part")
+    try:
+        sink = await _receive_chunk(request, job, chunk_path, expected, running, length)
+        chunk = Chunk(number=number, path=chunk_path, size=sink.size, first_bytes=sink.first)
+        _store_chunk(state, job, chunk, sink, running)
+    except ClientDisconnect:
+        # the client went away mid-body: nothing was stored and nobody will read an answer
+        return JSONResponse({}, status_code=400)
+    finally:
+        with state.lock:
+            job.in_flight -= 1
+    if finish:
+        return await finish_job(job_id, request, caller)
+    with state.lock:
+        return JSONResponse(upload_response(request, job))
+
+
+def _chunk_params(request: Request) -> tuple[int, bool, int]:
+    """(chunk number, finish flag, Content-Length) of a chunk request (400 when missing or invalid)."""
     raw_chunk = request.query_params.get("chunk")
     if raw_chunk is None:
         raise ApiError("invalid_request", "The query parameter chunk is required")
@@ -362,94 +407,90 @@ async def upload_chunk(job_id: str, request: Request, caller: LibraryCaller) -> 
             raise ValueError
     except ValueError as exc:
         raise ApiError("invalid_request", f"Invalid Content-Length {raw_length!r}") from exc
+    return number, finish, length
 
+
+def _reserve_chunk(state: EmulatorState, job: UploadJob, number: int, length: int, finish: bool) -> Any:
+    """Check a chunk may come in now (under the lock) and count it in flight.
+
+    Returns a copy of the job's running sha256 when this chunk continues the in-order sequence, else None.
+    """
+    cfg = state.config
+    if job.status != UPLOAD_OPEN or job.finishing:
+        raise ApiError("job_unknown", f"The upload job {job.job_id} is not open (status {job.status})")
+    if job.in_flight >= cfg.max_parallel_chunks_per_job:
+        raise ApiError(
+            "server_busy",
+            f"Too many parallel chunk uploads for job {job.job_id} (maximum {cfg.max_parallel_chunks_per_job})",
+            headers={"Retry-After": str(cfg.retry_after)},
+        )
+    others = sum(c.size for n, c in job.chunks.items() if n != number)
+    if others + length > cfg.max_upload_bytes:
+        raise ApiError(
+            "limit_exceeded",
+            f"The upload would exceed the maximum upload size of {cfg.max_upload_bytes} bytes",
+        )
+    if length < cfg.min_chunk_bytes and not finish and any(n > number for n in job.chunks):
+        raise ApiError(
+            "invalid_request",
+            f"Chunk {number} ({length} bytes) is smaller than the minimum chunk size of "
+            f"{cfg.min_chunk_bytes} bytes and is not the last chunk",
+        )
+    # keep the item's sha256 incrementally while chunks come one at a time in ascending order
+    running = None
+    if job.running_valid and job.in_flight == 0 and number > max(job.chunks, default=-1):
+        running = job.running_sha.copy()
+    else:
+        job.running_valid = False
+    job.in_flight += 1
+    return running
+
+
+async def _receive_chunk(
+    request: Request, job: UploadJob, path: str, expected: dict[str, bytes], running: Any, length: int
+) -> _ChunkSink:
+    """Stream the body to ``path`` and verify its length and digests (the file is removed on failure)."""
+    try:
+        sink = _ChunkSink(path, set(expected), running)
+    except OSError as exc:
+        raise ApiError("job_unknown", f"The upload job {job.job_id} no longer exists") from exc
+    try:
+        await _stream_to(request, sink)
+        sink.close()
+    except BaseException:
+        sink.discard()
+        raise
+    if sink.size != length:
+        sink.discard()
+        raise ApiError("invalid_request", f"Received {sink.size} bytes but Content-Length was {length}")
+    for alg, want in expected.items():
+        if sink.hashes[alg].digest() != want:
+            sink.discard()
+            name = {"md5": "MD5", "sha1": "SHA", "sha256": "SHA-256", "sha512": "SHA-512"}[alg]
+            raise ApiError("bad_digest", f"The {name} digest does not match the digest of the request body")
+    return sink
+
+
+def _store_chunk(state: EmulatorState, job: UploadJob, chunk: Chunk, sink: _ChunkSink, running: Any) -> None:
+    """Make a received chunk part of the job (replacing one with the same number), if still allowed."""
+    number = chunk.number
     with state.lock:
-        cfg = state.config
-        job = _lookup(state, caller, job_id)
-        if job.status != "open" or job.finishing:
-            raise ApiError("job_unknown", f"The upload job {job_id} is not open (status {job.status})")
-        if job.in_flight >= cfg.max_parallel_chunks_per_job:
-            raise ApiError(
-                "server_busy",
-                f"Too many parallel chunk uploads for job {job_id} "
-                f"(maximum {cfg.max_parallel_chunks_per_job})",
-                headers={"Retry-After": str(cfg.retry_after)},
-            )
+        if state.library.upload_jobs.get(job.job_id) is not job or job.status != UPLOAD_OPEN:
+            sink.discard()
+            raise ApiError("job_unknown", f"The upload job {job.job_id} is no longer open")
         others = sum(c.size for n, c in job.chunks.items() if n != number)
-        if others + length > cfg.max_upload_bytes:
-            raise ApiError(
-                "limit_exceeded",
-                f"The upload would exceed the maximum upload size of {cfg.max_upload_bytes} bytes",
-            )
-        if length < cfg.min_chunk_bytes and not finish and any(n > number for n in job.chunks):
-            raise ApiError(
-                "invalid_request",
-                f"Chunk {number} ({length} bytes) is smaller than the minimum chunk size of "
-                f"{cfg.min_chunk_bytes} bytes and is not the last chunk",
-            )
-        expected = _expected_digests(request)
-        # keep the item's sha256 incrementally while chunks come one at a time in ascending order
-        running = None
-        if job.running_valid and job.in_flight == 0 and number > max(job.chunks, default=-1):
-            running = job.running_sha.copy()
+        if others + chunk.size > state.config.max_upload_bytes:
+            sink.discard()
+            raise ApiError("limit_exceeded", "The upload exceeds the maximum upload size")
+        old = job.chunks.get(number)
+        job.chunks[number] = chunk
+        in_order = number > max((n for n in job.chunks if n != number), default=-1)
+        if running is not None and job.running_valid and in_order:
+            job.running_sha = running
         else:
             job.running_valid = False
-        job.in_flight += 1
-        chunk_path = os.path.join(job.job_dir, f"chunk-{number}-{new_id()}.part")
-    try:
-        try:
-            sink = _ChunkSink(chunk_path, set(expected), running)
-        except OSError as exc:
-            raise ApiError("job_unknown", f"The upload job {job_id} no longer exists") from exc
-        try:
-            await _stream_to(request, sink)
-            sink.close()
-        except BaseException:
-            sink.discard()
-            raise
-        if sink.size != length:
-            sink.discard()
-            raise ApiError("invalid_request", f"Received {sink.size} bytes but Content-Length was {length}")
-        for alg, want in expected.items():
-            got = sink.hashes[alg].digest()
-            if got != want:
-                sink.discard()
-                name = {"md5": "MD5", "sha1": "SHA", "sha256": "SHA-256", "sha512": "SHA-512"}[alg]
-                raise ApiError(
-                    "bad_digest", f"The {name} digest does not match the digest of the request body"
-                )
-        chunk = Chunk(number=number, path=chunk_path, size=sink.size, first_bytes=sink.first)
-        with state.lock:
-            current = state.upload_jobs.get(job.job_id)
-            if current is not job or job.status != "open":
-                sink.discard()
-                raise ApiError("job_unknown", f"The upload job {job_id} is no longer open")
-            others = sum(c.size for n, c in job.chunks.items() if n != number)
-            if others + chunk.size > state.config.max_upload_bytes:
-                sink.discard()
-                raise ApiError("limit_exceeded", "The upload exceeds the maximum upload size")
-            old = job.chunks.get(number)
-            job.chunks[number] = chunk
-            if (
-                running is not None
-                and job.running_valid
-                and number > max((n for n in job.chunks if n != number), default=-1)
-            ):
-                job.running_sha = running
-            else:
-                job.running_valid = False
-        if old is not None:
-            _remove(old.path)
-    except ClientDisconnect:
-        # the client went away mid-body: nothing was stored and nobody will read an answer
-        return JSONResponse({}, status_code=400)
-    finally:
-        with state.lock:
-            job.in_flight -= 1
-    if finish:
-        return await finish_job(job_id, request, caller)
-    with state.lock:
-        return JSONResponse(upload_response(request, job))
+    if old is not None:
+        _remove(old.path)
 
 
 # --- status / cancel
@@ -459,6 +500,7 @@ async def job_status(job_id: str, request: Request, caller: LibraryCaller) -> JS
     state = get_state(request)
     with state.lock:
         job = _lookup(state, caller, job_id)
+        job.status_polls += 1
         return JSONResponse(upload_response(request, job))
 
 
@@ -468,7 +510,8 @@ async def cancel_job(job_id: str, request: Request, caller: LibraryCaller) -> JS
     state = get_state(request)
     with state.lock:
         job = _lookup(state, caller, job_id)
-        if job.status == "finished":
+        job.cancel_requests += 1
+        if job.status == UPLOAD_FINISHED:
             raise ApiError("precondition_failed", f"The upload job {job_id} is already finished")
         if job.finishing:
             raise ApiError(
@@ -476,14 +519,25 @@ async def cancel_job(job_id: str, request: Request, caller: LibraryCaller) -> JS
                 f"The upload job {job_id} is being finished",
                 headers={"Retry-After": str(state.config.retry_after)},
             )
-        if job.status == "open":
-            job.status = "cancelled"
+        if job.status == UPLOAD_OPEN:
+            job.status = UPLOAD_CANCELLED
             job.cancelled_at = state.now()
             _discard_chunks(job)
         return JSONResponse(upload_response(request, job))
 
 
 # --- finish
+def chunk_gaps(numbers: list[int]) -> list[tuple[int, int]]:
+    """Missing ranges (inclusive) in the ascending chunk ``numbers``, which must run from 0 or 1."""
+    gaps: list[tuple[int, int]] = []
+    expected = 0 if numbers and numbers[0] == 0 else 1
+    for number in numbers:
+        if number > expected:
+            gaps.append((expected, number - 1))
+        expected = number + 1
+    return gaps
+
+
 def _sha256_of(paths: list[str]) -> str:
     """sha256 over the concatenation of files (worker thread)."""
     h = hashlib.sha256()
@@ -499,125 +553,130 @@ async def finish_job(job_id: str, request: Request, caller: LibraryCaller) -> JS
     """Finish an upload: checks, assembles the chunks and creates/overwrites the library item atomically."""
     state = get_state(request)
     with state.lock:
-        cfg = state.config
         job = _lookup(state, caller, job_id)
-        if job.status == "finished":
+        if job.status == UPLOAD_FINISHED:
             return JSONResponse(upload_response(request, job))
-        if job.status != "open":
+        if job.status != UPLOAD_OPEN:
             raise ApiError("job_unknown", f"The upload job {job_id} is not open (status {job.status})")
-        busy = {"Retry-After": str(cfg.retry_after)}
+        busy = {"Retry-After": str(state.config.retry_after)}
         if job.finishing:
             raise ApiError("server_busy", f"The upload job {job_id} is already being finished", headers=busy)
         if job.in_flight > 0:
             raise ApiError(
                 "server_busy", f"Chunks of upload job {job_id} are still being uploaded", headers=busy
             )
-        chunks = [c for _, c in sorted(job.chunks.items())]
-        total = sum(c.size for c in chunks)
-        if job.number_of_chunks is not None and job.number_of_chunks != len(chunks):
-            raise _fail(
-                state,
-                job,
-                "precondition_failed",
-                f"numberOfChunks was {job.number_of_chunks} but {len(chunks)} chunks were received",
-            )
-        if job.number_of_bytes is not None and job.number_of_bytes != total:
-            raise _fail(
-                state,
-                job,
-                "precondition_failed",
-                f"numberOfBytes was {job.number_of_bytes} but {total} bytes were received",
-            )
-        small = [c.number for c in chunks[:-1] if c.size < cfg.min_chunk_bytes]
-        if small:
-            raise _fail(
-                state,
-                job,
-                "precondition_failed",
-                f"Chunk(s) {small} are smaller than the minimum chunk size of {cfg.min_chunk_bytes} bytes",
-            )
-        if total > cfg.max_upload_bytes:
-            raise _fail(state, job, "limit_exceeded", f"The upload exceeds {cfg.max_upload_bytes} bytes")
-        try:
-            _target_checks(state, caller, job.parent_path, job.title, job.overwrite)
-        except ApiError as err:
-            raise _fail(state, job, err.code, err.description) from None
-        head = b"".join(c.first_bytes for c in chunks)[:2]
-        if head != SBDF_MAGIC:
-            raise _fail(
-                state,
-                job,
-                "unsupported_mediatype",
-                "The uploaded content is not a Spotfire Binary Data Format file",
-            )
+        chunks = _finish_checks(state, caller, job)
         job.finishing = True
         running_sha = job.running_sha.hexdigest() if job.running_valid else None
-    # The chunk files become the parts of the item content (renames only, no copy).
-    base = state.new_content_path()
+    dest, sha256 = await _assemble(state, job, chunks, running_sha)
+    with state.lock:
+        old_content = _publish(state, caller, job, dest, sum(c.size for c in chunks), sha256)
+        response = upload_response(request, job)
+    if old_content:
+        unlink_all(old_content)
+    shutil.rmtree(job.job_dir, ignore_errors=True)
+    return JSONResponse(response)
+
+
+def _finish_checks(state: EmulatorState, caller: Caller, job: UploadJob) -> list[Chunk]:
+    """The finish preconditions, in order (a failure fails the job); returns the chunks in number order."""
+    cfg = state.config
+    chunks = [c for _, c in sorted(job.chunks.items())]
+    total = sum(c.size for c in chunks)
+    problem = None
+    gaps = chunk_gaps([c.number for c in chunks])
+    small = [c.number for c in chunks[:-1] if c.size < cfg.min_chunk_bytes]
+    if job.number_of_chunks is not None and job.number_of_chunks != len(chunks):
+        problem = f"numberOfChunks was {job.number_of_chunks} but {len(chunks)} chunks were received"
+    elif job.number_of_bytes is not None and job.number_of_bytes != total:
+        problem = f"numberOfBytes was {job.number_of_bytes} but {total} bytes were received"
+    elif gaps:
+        problem = (
+            "Chunk numbers must be consecutive, starting at 0 or 1: missing chunk(s) "
+            + ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in gaps[:10])
+            + (" ..." if len(gaps) > 10 else "")
+        )
+    elif small:
+        problem = f"Chunk(s) {small} are smaller than the minimum chunk size of {cfg.min_chunk_bytes} bytes"
+    if problem is not None:
+        raise _fail(state, job, "precondition_failed", problem)
+    if total > cfg.max_upload_bytes:
+        raise _fail(state, job, "limit_exceeded", f"The upload exceeds {cfg.max_upload_bytes} bytes")
+    try:
+        _target_checks(state, caller, job.parent_path, job.title, job.overwrite)
+    except ApiError as err:
+        raise _fail(state, job, err.code, err.description) from None
+    if b"".join(c.first_bytes for c in chunks)[:2] != SBDF_MAGIC:
+        raise _fail(
+            state,
+            job,
+            "unsupported_mediatype",
+            "The uploaded content is not a Spotfire Binary Data Format file",
+        )
+    return chunks
+
+
+async def _assemble(
+    state: EmulatorState, job: UploadJob, chunks: list[Chunk], running_sha: str | None
+) -> tuple[list[str], str]:
+    """Rename the chunk files into the parts of the item content (no copy); returns (parts, sha256)."""
+    base = state.library.new_content_path()
     dest = [f"{base}.{i:06d}" for i in range(len(chunks))]
     try:
         for c, d in zip(chunks, dest, strict=True):
             os.replace(c.path, d)
-        size = total
-        sha256: str = (
-            running_sha if running_sha is not None else await anyio.to_thread.run_sync(_sha256_of, dest)
-        )
+        sha256 = running_sha if running_sha is not None else await anyio.to_thread.run_sync(_sha256_of, dest)
     except Exception:
         unlink_all(dest)
         with state.lock:
             job.finishing = False
             failure = _fail(state, job, "internal_error", "Could not assemble the uploaded chunks")
         raise failure from None
+    return dest, sha256
 
-    old_content: list[str] | None = None
-    with state.lock:
-        job.finishing = False
-        if state.upload_jobs.get(job.job_id) is not job or job.status != "open":
-            unlink_all(dest)
-            raise ApiError("job_unknown", f"The upload job {job_id} is no longer open")
-        try:
-            existing = _target_checks(state, caller, job.parent_path, job.title, job.overwrite)
-        except ApiError as err:
-            unlink_all(dest)
-            raise _fail(state, job, err.code, err.description) from None
-        now = state.now()
-        if existing is not None:
-            old_content = existing.content_paths
-            existing.content_paths = dest
-            existing.size = size
-            existing.sha256 = sha256
-            existing.modified = now
-            if job.description is not None:
-                existing.description = job.description
-            if job.keywords is not None:
-                existing.keywords = list(job.keywords)
-            item = existing
-        else:
-            item = LibraryItem(
-                item_id=new_id(),
-                parent_path=job.parent_path,
-                title=job.title,
-                type=job.item_type,
-                size=size,
-                sha256=sha256,
-                content_paths=dest,
-                created=now,
-                modified=now,
-                description=job.description or "",
-                keywords=list(job.keywords or []),
-                created_by=caller.client_id,
-            )
-            state.items[item.item_id] = item
-        job.status = "finished"
-        job.finished_at = now
-        job.item_id = item.item_id
-        state.count("uploads_finished")
-        response = upload_response(request, job)
-        job_dir = job.job_dir
-    if old_content:
-        unlink_all(old_content)
-    shutil.rmtree(job_dir, ignore_errors=True)
-    return JSONResponse(response)
+
+def _publish(
+    state: EmulatorState, caller: Caller, job: UploadJob, dest: list[str], size: int, sha256: str
+) -> list[str] | None:
+    """Create or overwrite the item (under the lock, after re-checking the target); returns old content."""
+    job.finishing = False
+    if state.library.upload_jobs.get(job.job_id) is not job or job.status != UPLOAD_OPEN:
+        unlink_all(dest)
+        raise ApiError("job_unknown", f"The upload job {job.job_id} is no longer open")
+    try:
+        existing = _target_checks(state, caller, job.parent_path, job.title, job.overwrite)
+    except ApiError as err:
+        unlink_all(dest)
+        raise _fail(state, job, err.code, err.description) from None
+    now = state.now()
+    old_content = None
+    if existing is not None:
+        old_content = existing.content_paths
+        existing.content_paths, existing.size, existing.sha256, existing.modified = dest, size, sha256, now
+        if job.description is not None:
+            existing.description = job.description
+        if job.keywords is not None:
+            existing.keywords = list(job.keywords)
+        item = existing
+    else:
+        item = LibraryItem(
+            item_id=new_id(),
+            parent_path=job.parent_path,
+            title=job.title,
+            type=job.item_type,
+            size=size,
+            sha256=sha256,
+            content_paths=dest,
+            created=now,
+            modified=now,
+            description=job.description or "",
+            keywords=list(job.keywords or []),
+            created_by=caller.client_id,
+        )
+        state.library.items[item.item_id] = item
+    job.status, job.finished_at, job.item_id = UPLOAD_FINISHED, now, item.item_id
+    state.count("uploads_finished")
+    return old_content
 
 
 def _remove(path: str) -> None:

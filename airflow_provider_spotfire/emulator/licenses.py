@@ -13,10 +13,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
+from airflow_provider_spotfire.emulator.constants import SCOPE_LICENSES_READ, SCOPE_LICENSES_WRITE
 from airflow_provider_spotfire.emulator.errors import ApiError
 from airflow_provider_spotfire.emulator.library import parse_bool
 from airflow_provider_spotfire.emulator.oauth import Caller, get_state, require_scope
-from airflow_provider_spotfire.emulator.seed import SCOPE_LICENSES_READ, SCOPE_LICENSES_WRITE
 from airflow_provider_spotfire.emulator.state import EmulatorState
 
 API_PATH = "/spotfire/api/rest/licenses/v1"
@@ -27,7 +27,7 @@ WriteCaller = Annotated[Caller, Depends(require_scope(SCOPE_LICENSES_WRITE))]
 
 
 def _function_json(state: EmulatorState, license_name: str, fn: str) -> dict[str, Any]:
-    d: dict[str, Any] = {"name": fn, "displayName": state.licenses[license_name]["functions"][fn]}
+    d: dict[str, Any] = {"name": fn, "displayName": state.licensing.licenses[license_name]["functions"][fn]}
     if state.config.extra_response_fields:
         d["description"] = f"{d['displayName']} ({license_name})"
     return d
@@ -35,7 +35,7 @@ def _function_json(state: EmulatorState, license_name: str, fn: str) -> dict[str
 
 def license_json(state: EmulatorState, name: str, functions: list[str] | None = None) -> dict[str, Any]:
     """A License object; ``functions`` None means all functions of the license."""
-    lic = state.licenses[name]
+    lic = state.licensing.licenses[name]
     fns = list(lic["functions"]) if functions is None else functions
     d: dict[str, Any] = {
         "name": name,
@@ -48,20 +48,20 @@ def license_json(state: EmulatorState, name: str, functions: list[str] | None = 
 
 
 def _license(state: EmulatorState, name: str) -> str:
-    if name not in state.licenses:
+    if name not in state.licensing.licenses:
         raise ApiError("invalid_request", f"Unknown license: {name}")
     return name
 
 
 def _group(state: EmulatorState, group_id: str) -> str:
-    group = state.find_group(group_id)
+    group = state.principals.find_group(group_id)
     if group is None:
         raise ApiError("invalid_request", f"Unknown group ID: {group_id}")
     return group.group_id
 
 
 def _user(state: EmulatorState, user_id: str) -> str:
-    user = state.find_user(user_id)
+    user = state.principals.find_user(user_id)
     if user is None:
         raise ApiError("invalid_request", f"Unknown user ID: {user_id}")
     return user.user_id
@@ -72,7 +72,7 @@ def _heritage(request: Request) -> bool:
 
 
 def _require_admin(state: EmulatorState, caller: Caller) -> None:
-    if not state.is_admin(caller.user_id):
+    if not state.principals.is_admin(caller.user_id):
         raise ApiError(
             "not_authorized",
             "The caller is not an administrator: it is not a member of the Administrator group "
@@ -86,7 +86,7 @@ async def list_licenses(request: Request, caller: ReadCaller) -> JSONResponse:
     """All licenses and license functions that exist in the system."""
     state = get_state(request)
     with state.lock:
-        return JSONResponse([license_json(state, name) for name in state.licenses])
+        return JSONResponse([license_json(state, name) for name in state.licensing.licenses])
 
 
 @router.get("/users/{user_id}")
@@ -95,7 +95,7 @@ async def user_licenses(user_id: str, request: Request, caller: ReadCaller) -> J
     state = get_state(request)
     with state.lock:
         uid = _user(state, user_id)
-        merged = state.user_assignments(uid)
+        merged = state.licensing.user_assignments(uid)
         return JSONResponse([license_json(state, lic, fns) for lic, fns in merged.items()])
 
 
@@ -106,7 +106,7 @@ async def group_licenses(group_id: str, request: Request, caller: ReadCaller) ->
     heritage = _heritage(request)
     with state.lock:
         gid = _group(state, group_id)
-        merged = state.group_assignments(gid, heritage)
+        merged = state.licensing.group_assignments(gid, heritage)
         return JSONResponse([license_json(state, lic, fns) for lic, fns in merged.items()])
 
 
@@ -116,7 +116,9 @@ async def license_functions(license_name: str, request: Request, caller: ReadCal
     state = get_state(request)
     with state.lock:
         name = _license(state, license_name)
-        return JSONResponse([_function_json(state, name, f) for f in state.licenses[name]["functions"]])
+        return JSONResponse(
+            [_function_json(state, name, f) for f in state.licensing.licenses[name]["functions"]]
+        )
 
 
 @router.get("/{license_name:path}/groups/{group_id}")
@@ -129,7 +131,7 @@ async def group_license_functions(
     with state.lock:
         name = _license(state, license_name)
         gid = _group(state, group_id)
-        fns = state.group_assignments(gid, heritage).get(name, [])
+        fns = state.licensing.group_assignments(gid, heritage).get(name, [])
         return JSONResponse([_function_json(state, name, f) for f in fns])
 
 
@@ -142,7 +144,7 @@ async def user_license_functions(
     with state.lock:
         name = _license(state, license_name)
         uid = _user(state, user_id)
-        fns = state.user_assignments(uid).get(name, [])
+        fns = state.licensing.user_assignments(uid).get(name, [])
         return JSONResponse([_function_json(state, name, f) for f in fns])
 
 
@@ -192,7 +194,7 @@ async def set_group_license(
                 "unsupported_mediatype", f"Unsupported content type {ctype}; expected application/json"
             )
         requested = parse_functions(body)
-        catalog = state.licenses[name]["functions"]
+        catalog = state.licensing.licenses[name]["functions"]
         if requested is None:
             functions = list(catalog)
         else:
@@ -202,7 +204,7 @@ async def set_group_license(
                     "invalid_request", f"Unknown license function(s) for {name}: {', '.join(unknown)}"
                 )
             functions = [f for f in catalog if f in requested]
-        state.assignments.setdefault(gid, {})[name] = functions
+        state.licensing.assignments.setdefault(gid, {})[name] = functions
     return Response(status_code=204)
 
 
@@ -216,5 +218,5 @@ async def remove_group_license(
         _require_admin(state, caller)
         name = _license(state, license_name)
         gid = _group(state, group_id)
-        state.assignments.get(gid, {}).pop(name, None)
+        state.licensing.assignments.get(gid, {}).pop(name, None)
     return Response(status_code=204)

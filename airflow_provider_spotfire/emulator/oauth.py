@@ -20,13 +20,14 @@ from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
+from airflow_provider_spotfire.emulator.constants import ALL_SCOPES, GRANT_TYPES, SCOPE_OFFLINE
+from airflow_provider_spotfire.emulator.core import ApiClient, User, new_id
 from airflow_provider_spotfire.emulator.errors import ApiError
-from airflow_provider_spotfire.emulator.seed import ALL_SCOPES, SCOPE_OFFLINE
-from airflow_provider_spotfire.emulator.state import ApiClient, EmulatorState, new_id
+from airflow_provider_spotfire.emulator.oauth_store import AuthCode
+from airflow_provider_spotfire.emulator.state import EmulatorState
 
 INFO_KEY = "spotfire_emulator.info"
 REALM = "spotfire"
-GRANT_TYPES = ("authorization_code", "client_credentials", "refresh_token")
 _PKCE_RE = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
 _MAX_FORM_BYTES = 64 * 1024
 
@@ -171,7 +172,7 @@ def authenticate_client(state: EmulatorState, request: Request, form: dict[str, 
     if not claimed:
         raise OAuthError("invalid_client", "Client authentication failed: no client credentials", 401)
     with state.lock:
-        client = state.clients.get(claimed)
+        client = state.principals.clients.get(claimed)
     if client is None:
         raise OAuthError("invalid_client", "Client authentication failed: unknown client", 401)
     if client.is_public:
@@ -271,7 +272,7 @@ def _client_credentials(state: EmulatorState, client: ApiClient, form: dict[str,
     scopes = _check_scopes(client, requested)
     if not requested:
         scopes = [s for s in scopes if s != SCOPE_OFFLINE]
-    access = state.issue_token(
+    access = state.oauth.issue(
         "access", client.client_id, client.user_id, scopes, state.config.token_lifetime, new_id()
     )
     return _token_response(state, client, access, None)
@@ -286,14 +287,14 @@ def _authorization_code(state: EmulatorState, client: ApiClient, form: dict[str,
     if not code_value:
         raise OAuthError("invalid_request", "Missing parameter: code")
     with state.lock:
-        code = state.auth_codes.get(code_value)
+        code = state.oauth.auth_codes.get(code_value)
         now = state.now()
         if code is None or code.client_id != client.client_id:
             raise OAuthError(
                 "invalid_grant", "The authorization code is invalid or was issued to another client"
             )
         if code.used:
-            state.revoke_grant(code.grant_id)
+            state.oauth.revoke_grant(code.grant_id)
             raise OAuthError("invalid_grant", "The authorization code has already been used")
         if now >= code.expires_at:
             raise OAuthError("invalid_grant", "The authorization code has expired")
@@ -313,12 +314,12 @@ def _authorization_code(state: EmulatorState, client: ApiClient, form: dict[str,
         elif verifier is not None:
             raise OAuthError("invalid_grant", "code_verifier sent but no code_challenge was used")
         code.used = True
-        access = state.issue_token(
+        access = state.oauth.issue(
             "access", client.client_id, code.user_id, code.scopes, state.config.token_lifetime, code.grant_id
         )
         refresh = None
         if SCOPE_OFFLINE in code.scopes and "refresh_token" in client.grant_types:
-            refresh = state.issue_token(
+            refresh = state.oauth.issue(
                 "refresh",
                 client.client_id,
                 code.user_id,
@@ -333,11 +334,21 @@ def _refresh(state: EmulatorState, client: ApiClient, form: dict[str, str]) -> J
     value = form.get("refresh_token")
     if not value:
         raise OAuthError("invalid_request", "Missing parameter: refresh_token")
+    state.count("refresh_requests")
     with state.lock:
         now = state.now()
-        old = state.tokens.get(value)
+        old = state.oauth.tokens.get(value)
         if old is None or old.kind != "refresh" or old.client_id != client.client_id:
             raise OAuthError("invalid_grant", "The refresh token is invalid or was issued to another client")
+        cfg = state.config
+        if old.rotated and cfg.rotate_refresh_tokens and cfg.refresh_token_reuse_detection:
+            state.count("reuse_detected")
+            state.oauth.revoke_grant(old.grant_id)
+            raise OAuthError(
+                "invalid_grant",
+                "The refresh token was already used (refresh token reuse detected): every token of this "
+                "grant has been revoked; log in again",
+            )
         if not old.valid(now):
             raise OAuthError("invalid_grant", "The refresh token is expired or revoked")
         requested = _parse_scope(form.get("scope"))
@@ -346,12 +357,12 @@ def _refresh(state: EmulatorState, client: ApiClient, form: dict[str, str]) -> J
             if extra:
                 raise OAuthError("invalid_scope", f"Scope(s) not granted originally: {' '.join(extra)}")
         scopes = requested or list(old.scopes)
-        access = state.issue_token(
+        access = state.oauth.issue(
             "access", client.client_id, old.user_id, scopes, state.config.token_lifetime, old.grant_id
         )
         if state.config.rotate_refresh_tokens:
-            old.revoked = True
-            refresh = state.issue_token(
+            old.revoked = old.rotated = True
+            refresh = state.oauth.issue(
                 "refresh", client.client_id, old.user_id, old.scopes, _refresh_lifetime(state), old.grant_id
             )
         else:
@@ -371,12 +382,12 @@ async def revoke_endpoint(request: Request) -> Response:
         if not value:
             raise OAuthError("invalid_request", "Missing parameter: token")
         with state.lock:
-            tok = state.tokens.get(value)
+            tok = state.oauth.tokens.get(value)
             if tok is not None:
                 if tok.client_id != client.client_id:
                     raise OAuthError("invalid_grant", "The token was issued to another client")
                 if tok.kind == "refresh":
-                    state.revoke_grant(tok.grant_id)
+                    state.oauth.revoke_grant(tok.grant_id)
                 else:
                     tok.revoked = True
     except OAuthError as err:
@@ -432,6 +443,41 @@ def _redirect(uri: str, params: dict[str, str]) -> RedirectResponse:
 async def authorize_endpoint(request: Request) -> Response:
     """Authorization endpoint: auto-approves ``config.authorize_user`` and redirects with code, state, iss."""
     state = get_state(request)
+    target = _authorize_target(state, request)
+    if isinstance(target, HTMLResponse):
+        return target
+    client, redirect_uri, in_request = target
+    q = request.query_params
+    params: dict[str, str] = {}
+    try:
+        scopes, challenge, method, user = _authorize_checks(state, client, q)
+    except OAuthError as err:
+        params = {"error": err.error, "error_description": err.description}
+    else:
+        code = secrets.token_urlsafe(32)
+        with state.lock:
+            state.oauth.auth_codes[code] = AuthCode(
+                code=code,
+                client_id=client.client_id,
+                redirect_uri=redirect_uri,
+                redirect_uri_in_request=in_request,
+                scopes=scopes,
+                user_id=user.user_id,
+                code_challenge=challenge,
+                code_challenge_method=method if challenge else None,
+                expires_at=state.now() + state.config.auth_code_lifetime,
+                grant_id=new_id(),
+            )
+        params = {"code": code}
+    if q.get("state") is not None:
+        params["state"] = q["state"]
+    params["iss"] = issuer(request)
+    return _redirect(redirect_uri, params)
+
+
+def _authorize_target(state: EmulatorState, request: Request) -> tuple[ApiClient, str, bool] | HTMLResponse:
+    """(client, redirect URI, whether it was in the request), or the error page when there is no safe
+    place to redirect errors to (duplicate parameters, unknown client, bad redirect URI)."""
     q = request.query_params
     for key in set(q.keys()):
         if len(q.getlist(key)) > 1:
@@ -441,7 +487,7 @@ async def authorize_endpoint(request: Request) -> Response:
     if not client_id:
         return _error_page("invalid_request", "Missing parameter: client_id")
     with state.lock:
-        client = state.clients.get(client_id)
+        client = state.principals.clients.get(client_id)
     if client is None:
         return _error_page("invalid_client", f"Unknown client: {client_id}")
     redirect_uri = q.get("redirect_uri")
@@ -452,68 +498,41 @@ async def authorize_endpoint(request: Request) -> Response:
         redirect_uri = client.redirect_uris[0]
     if not valid_redirect(client, redirect_uri):
         return _error_page("invalid_request", f"Invalid redirect_uri for client {client_id}: {redirect_uri}")
+    return client, redirect_uri, in_request
 
-    iss = issuer(request)
-    st = q.get("state")
 
-    def fail(error: str, description: str) -> RedirectResponse:
-        params = {"error": error, "error_description": description}
-        if st is not None:
-            params["state"] = st
-        params["iss"] = iss
-        return _redirect(redirect_uri, params)
-
+def _authorize_checks(
+    state: EmulatorState, client: ApiClient, q: Any
+) -> tuple[list[str], str | None, str | None, User]:
+    """(scopes, code challenge, challenge method, end user) of a valid request, else ``OAuthError``."""
     response_type = q.get("response_type")
     if not response_type:
-        return fail("invalid_request", "Missing parameter: response_type")
+        raise OAuthError("invalid_request", "Missing parameter: response_type")
     if response_type != "code":
-        return fail("unsupported_response_type", f"Unsupported response_type: {response_type}")
+        raise OAuthError("unsupported_response_type", f"Unsupported response_type: {response_type}")
     if "authorization_code" not in client.grant_types:
-        return fail(
+        raise OAuthError(
             "unauthorized_client", f"The client (profile {client.profile}) may not use authorization_code"
         )
-    try:
-        scopes = _check_scopes(client, _parse_scope(q.get("scope")))
-    except OAuthError as err:
-        return fail(err.error, err.description)
+    scopes = _check_scopes(client, _parse_scope(q.get("scope")))
     challenge = q.get("code_challenge")
     method = q.get("code_challenge_method")
     if challenge is None and method is not None:
-        return fail("invalid_request", "code_challenge_method without code_challenge")
+        raise OAuthError("invalid_request", "code_challenge_method without code_challenge")
     if challenge is not None:
         if (method or "plain") != "S256":
-            return fail("invalid_request", "Unsupported code_challenge_method (only S256 is supported)")
+            raise OAuthError("invalid_request", "Unsupported code_challenge_method (only S256 is supported)")
         if not re.fullmatch(r"[A-Za-z0-9\-_]{43}", challenge):
-            return fail("invalid_request", "Malformed code_challenge")
+            raise OAuthError("invalid_request", "Malformed code_challenge")
     elif client.is_public:
-        return fail("invalid_request", "PKCE is required for public clients (code_challenge missing)")
+        raise OAuthError("invalid_request", "PKCE is required for public clients (code_challenge missing)")
     cfg = state.config
     if cfg.authorize_deny:
-        return fail("access_denied", "The end-user denied the request")
-    user = state.find_user_by_name(cfg.authorize_user)
+        raise OAuthError("access_denied", "The end-user denied the request")
+    user = state.principals.find_user_by_name(cfg.authorize_user)
     if user is None or user.client_id is not None:
-        return fail("access_denied", f"Unknown end-user {cfg.authorize_user}")
-    with state.lock:
-        code = secrets.token_urlsafe(32)
-        from airflow_provider_spotfire.emulator.state import AuthCode
-
-        state.auth_codes[code] = AuthCode(
-            code=code,
-            client_id=client.client_id,
-            redirect_uri=redirect_uri,
-            redirect_uri_in_request=in_request,
-            scopes=scopes,
-            user_id=user.user_id,
-            code_challenge=challenge,
-            code_challenge_method=method if challenge else None,
-            expires_at=state.now() + cfg.auth_code_lifetime,
-            grant_id=new_id(),
-        )
-    params = {"code": code}
-    if st is not None:
-        params["state"] = st
-    params["iss"] = iss
-    return _redirect(redirect_uri, params)
+        raise OAuthError("access_denied", f"Unknown end-user {cfg.authorize_user}")
+    return scopes, challenge, method, user
 
 
 # --- resources
@@ -552,7 +571,7 @@ def require_scope(*scopes: str) -> Callable[[Request], Awaitable[Caller]]:
                 headers=_bearer_challenge(),
             )
         with state.lock:
-            tok = state.tokens.get(value)
+            tok = state.oauth.tokens.get(value)
             now = state.now()
             reason = None
             if tok is None or tok.kind != "access":
@@ -561,7 +580,7 @@ def require_scope(*scopes: str) -> Callable[[Request], Awaitable[Caller]]:
                 reason = "The access token has been revoked"
             elif tok.expires_at is not None and now >= tok.expires_at:
                 reason = "The access token has expired"
-            client = state.clients.get(tok.client_id) if tok else None
+            client = state.principals.clients.get(tok.client_id) if tok else None
             if reason is None and client is None:
                 reason = "The API client of the access token no longer exists"
         if reason is not None or tok is None or client is None:

@@ -10,6 +10,10 @@ Fixtures:
   before the test.
 * ``spotfire_conn_id`` (function): sets ``AIRFLOW_CONN_SPOTFIRE_DEFAULT`` to the emulator connection of the
   seeded ``airflow`` API client and returns ``"spotfire_default"``.
+* ``spotfire_airflow_home`` (function): everything ``dag.test()`` needs — a temporary ``AIRFLOW_HOME`` with a
+  migrated sqlite database and a dags folder (made once per session), the connection of
+  ``spotfire_conn_id``, and an emulator with short Automation Services jobs. Returns the
+  :class:`~airflow_provider_spotfire.emulator.airflow_home.AirflowHome` (``load_dag(path, dag_id)``).
 """
 
 from __future__ import annotations
@@ -20,9 +24,12 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
+    from airflow_provider_spotfire.emulator.airflow_home import AirflowHome
     from airflow_provider_spotfire.emulator.server import EmulatorServer
 
 SPOTFIRE_CONN_ID = "spotfire_default"
+# emulator settings of spotfire_airflow_home: jobs of 0.1 s queue + 0.5 s run instead of 0.3 + 1.5 s
+FAST_AUTOMATION_CONFIG = {"as_queue_seconds": 0.1, "as_run_seconds": 0.5}
 
 
 @pytest.fixture(scope="session")
@@ -50,3 +57,24 @@ def spotfire_conn_id(spotfire_emulator: EmulatorServer, monkeypatch: Any) -> str
     """Point the Airflow connection ``spotfire_default`` at the emulator (API client ``airflow``)."""
     monkeypatch.setenv("AIRFLOW_CONN_SPOTFIRE_DEFAULT", spotfire_emulator.connection_json("airflow"))
     return SPOTFIRE_CONN_ID
+
+
+@pytest.fixture(scope="session")
+def spotfire_airflow_home_session(tmp_path_factory: Any) -> Iterator[AirflowHome]:
+    """The session's temporary Airflow home (migrated sqlite database, dags folder); restored at the end."""
+    from airflow_provider_spotfire.emulator.airflow_home import AirflowHome
+
+    home = AirflowHome(tmp_path_factory.mktemp("spotfire-airflow")).activate()
+    try:
+        yield home
+    finally:
+        home.deactivate()
+
+
+@pytest.fixture
+def spotfire_airflow_home(
+    spotfire_airflow_home_session: AirflowHome, spotfire_emulator: EmulatorServer, spotfire_conn_id: str
+) -> AirflowHome:
+    """Ready for ``dag.test()``: Airflow home + DB + dags folder, the emulator connection, short AS jobs."""
+    spotfire_emulator.set_config(**FAST_AUTOMATION_CONFIG)
+    return spotfire_airflow_home_session

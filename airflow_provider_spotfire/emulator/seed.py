@@ -7,26 +7,46 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from airflow_provider_spotfire.emulator.constants import (
+    ALL_SCOPES,
+    API_SCOPES,
+    GROUP_ADMINISTRATOR,
+    GROUP_EVERYONE,
+    SBDF_MAGIC,
+    SCOPE_AS_EXECUTE,
+    SCOPE_LIBRARY_UPLOAD,
+    SCOPE_LICENSES_READ,
+    SCOPE_LICENSES_WRITE,
+    SCOPE_OFFLINE,
+    TYPE_AS_JOB,
+    TYPE_FOLDER,
+    TYPE_SBDF,
+)
+from airflow_provider_spotfire.emulator.core import Group, User
+
 if TYPE_CHECKING:
     from airflow_provider_spotfire.emulator.state import EmulatorState
 
-# --- Scopes -------------------------------------------------------------------------------------------
-SCOPE_LIBRARY_UPLOAD = "api.rest.library.upload"
-SCOPE_AS_EXECUTE = "api.rest.automation-services-job.execute"
-SCOPE_LICENSES_READ = "api.licenses.read"
-SCOPE_LICENSES_WRITE = "api.licenses.write"
-SCOPE_OFFLINE = "offline"
-API_SCOPES = [SCOPE_LIBRARY_UPLOAD, SCOPE_AS_EXECUTE, SCOPE_LICENSES_READ, SCOPE_LICENSES_WRITE]
-ALL_SCOPES = [*API_SCOPES, SCOPE_OFFLINE]
-
-# --- Library item types ---------------------------------------------------------------------------------
-TYPE_SBDF = "spotfire.sbdf"
-TYPE_FOLDER = "spotfire.folder"
-TYPE_AS_JOB = "spotfire.automationservicesjob"
+# re-exported: the scopes, types and fixed group ids have always been importable from here
+__all__ = [
+    "ALL_SCOPES",
+    "API_SCOPES",
+    "GROUP_ADMINISTRATOR",
+    "GROUP_EVERYONE",
+    "SBDF_MAGIC",
+    "SCOPE_AS_EXECUTE",
+    "SCOPE_LIBRARY_UPLOAD",
+    "SCOPE_LICENSES_READ",
+    "SCOPE_LICENSES_WRITE",
+    "SCOPE_OFFLINE",
+    "TYPE_AS_JOB",
+    "TYPE_FOLDER",
+    "TYPE_SBDF",
+    "job_xml",
+    "populate",
+]
 
 # --- Groups ----------------------------------------------------------------------------------------------
-GROUP_ADMINISTRATOR = "5598211c-416b-43cd-88e4-15fc9824c51f"
-GROUP_EVERYONE = "f41b8159-6dac-4567-ab61-3994aa5bee0c"
 GROUP_AUTOMATION_SERVICES_USERS = "0ced564d-0352-4b0c-895e-8b21fe7e1452"
 GROUP_AIRFLOW_UPLOADERS = "1e7aa70d-2b19-442b-81df-4fafa8d292ab"
 GROUP_SALES = "5e239d92-8888-4ed1-94e5-bc93c0d5e05a"
@@ -183,7 +203,6 @@ JOB_NIGHTLY_BATCH = "bba64b71-49a7-4ca9-bf3f-fd895f237b25"
 JOB_STATUS_NOT_SET = "c59e33e5-7569-4281-8bdf-8292388e99ee"
 JOB_QUARTER_CLOSE = "d0c7d751-6cff-4ea8-ad35-a016332fae17"
 
-SBDF_MAGIC = b"\xdf\x5b"
 # An SBDF file header section (magic, section type FileHeader, version 1.0) followed by filler.
 EXISTING_SBDF_CONTENT = SBDF_MAGIC + b"\x01\x01\x00" + b"seeded by the Spotfire Server emulator\n"
 
@@ -340,17 +359,16 @@ LICENSE_ASSIGNMENTS: dict[str, dict[str, list[str] | None]] = {
 
 def populate(state: EmulatorState) -> None:
     """Fill an (empty, locked) state with the seeded data."""
-    from airflow_provider_spotfire.emulator.state import Group, User
-
+    principals, library, licensing = state.principals, state.library, state.licensing
     for gid, name, member_of in GROUPS:
-        state.groups[gid] = Group(group_id=gid, name=name, member_of=list(member_of))
+        principals.groups[gid] = Group(group_id=gid, name=name, member_of=list(member_of))
     for uid, name, display, groups in USERS:
-        state.users[uid] = User(user_id=uid, name=name, display_name=display, groups=list(groups))
+        principals.users[uid] = User(user_id=uid, name=name, display_name=display, groups=list(groups))
     for kwargs in CLIENTS:
-        state.register_client(user_id=CLIENT_USER_IDS[kwargs["client_id"]], seeded=True, **kwargs)
+        principals.register_client(user_id=CLIENT_USER_IDS[kwargs["client_id"]], seeded=True, **kwargs)
     for path, fid, read, write in FOLDERS:
-        state.add_folder(path, read=read, write=write, folder_id=fid)
-    state.add_item(
+        library.add_folder(path, read=read, write=write, folder_id=fid)
+    library.add_item(
         "/Airflow/Reports",
         "Existing Data",
         TYPE_SBDF,
@@ -360,10 +378,10 @@ def populate(state: EmulatorState) -> None:
         keywords=["seed", "emulator"],
     )
     for item_id, parent, title, xml in AS_JOB_ITEMS:
-        state.add_item(parent, title, TYPE_AS_JOB, xml.encode(), item_id=item_id)
+        library.add_item(parent, title, TYPE_AS_JOB, xml.encode(), item_id=item_id)
     for name, (display, functions) in LICENSES.items():
-        state.licenses[name] = {"name": name, "displayName": display, "functions": dict(functions)}
+        licensing.licenses[name] = {"name": name, "displayName": display, "functions": dict(functions)}
     for gid, assignments in LICENSE_ASSIGNMENTS.items():
         for lic, funcs in assignments.items():
-            all_funcs = list(state.licenses[lic]["functions"])
-            state.assignments.setdefault(gid, {})[lic] = list(all_funcs if funcs is None else funcs)
+            all_funcs = list(licensing.licenses[lic]["functions"])
+            licensing.assignments.setdefault(gid, {})[lic] = list(all_funcs if funcs is None else funcs)

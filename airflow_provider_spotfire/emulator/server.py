@@ -211,7 +211,7 @@ class EmulatorServer:
     def client_secret(self, client_id: str = "airflow") -> str | None:
         """The secret of a registered API client (``None`` for public clients)."""
         with self.state.lock:
-            client = self.state.clients.get(client_id)
+            client = self.state.principals.clients.get(client_id)
         if client is None:
             raise KeyError(f"unknown API client {client_id!r}")
         return client.client_secret

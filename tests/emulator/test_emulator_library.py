@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import threading
 import time
@@ -113,13 +114,51 @@ def test_large_streamed_upload_with_finish_flag_and_chunk_replacement(emu, airfl
     assert emu.item_content(item["id"]) == content
 
 
-def test_chunk_numbers_need_not_be_contiguous(emu, airflow):
-    content = sbdf(1000)
-    job = new_job(airflow, title="sparse")
-    assert put_chunk(airflow, job, 7, content[500:]).status_code == 200
-    assert put_chunk(airflow, job, 3, content[:500]).status_code == 200
-    assert airflow.post(job["finishLinkRel"]).status_code == 200
-    assert emu.item_content(item_by_path(emu, "/Airflow/Reports/sparse")["id"]) == content
+def job_id_of(job: dict) -> str:
+    return job["getStatusLinkRel"].rsplit("/", 1)[1]
+
+
+@pytest.mark.parametrize("first", [0, 1])
+def test_undeclared_sizes_assembled_in_chunk_number_order(emu, http, airflow, first):
+    content = sbdf(3000, seed=first)
+    parts = [content[:1000], content[1000:2000], content[2000:]]
+    job = new_job(airflow, title="undeclared")  # neither numberOfBytes nor numberOfChunks
+    for i in (2, 0, 1):  # out of order
+        assert put_chunk(airflow, job, first + i, parts[i]).status_code == 200
+    resp = airflow.post(job["finishLinkRel"])
+    assert resp.status_code == 200, resp.text
+    assert emu.item_content(item_by_path(emu, "/Airflow/Reports/undeclared")["id"]) == content
+    row = http.get(f"/_emulator/library/jobs/{job_id_of(job)}").json()
+    assert (row["numberOfBytes"], row["numberOfChunks"], row["status"]) == (None, None, "finished")
+    assert row["uploadedChunks"] == [first, first + 1, first + 2]
+
+
+@pytest.mark.parametrize(
+    ("numbers", "declared", "missing"),
+    [
+        ([1, 2, 4], {}, "3"),
+        ([1, 2, 4], {"numberOfChunks": 3}, "3"),  # the count matches, the numbering does not
+        ([0, 3, 4, 9], {}, "1-2, 5-8"),
+        ([2, 3], {}, "1"),
+        ([2_000_000_000], {}, "1-1999999999"),
+    ],
+)
+def test_finish_with_a_gap_in_chunk_numbers_is_refused(emu, http, airflow, numbers, declared, missing):
+    before = emu.inspect()["library"]["items"]
+    job = new_job(airflow, title="gappy", **declared)
+    for n in numbers:
+        assert put_chunk(airflow, job, n, sbdf(100, seed=n)).status_code == 200
+    job_dir = emu.state.upload_jobs[job_id_of(job)].job_dir
+    resp = airflow.post(job["finishLinkRel"])
+    assert resp.status_code == 400
+    error = resp.json()["error"]
+    assert error["code"] == "precondition_failed"
+    assert error["description"].endswith(f"missing chunk(s) {missing}")
+    # nothing half-done: the job failed, its chunks are gone, no item appeared
+    assert http.get(f"/_emulator/library/jobs/{job_id_of(job)}").json()["status"] == "failed"
+    assert not os.path.exists(job_dir)
+    assert emu.inspect()["library"]["items"] == before
+    assert airflow.get(job["getStatusLinkRel"]).json()["error"]["code"] == "job_unknown"
 
 
 @pytest.mark.parametrize(
