@@ -6,7 +6,6 @@ from typing import Any
 
 from airflow_provider_spotfire.api import scopes as S
 from airflow_provider_spotfire.api.automation import AutomationAsyncHookMixin, AutomationHookMixin
-from airflow_provider_spotfire.api.library import LibraryAsyncHookMixin, LibraryHookMixin
 from airflow_provider_spotfire.api.licenses import LicenseAsyncHookMixin, LicenseHookMixin
 from airflow_provider_spotfire.exceptions import (
     SpotfireApiError,
@@ -14,6 +13,7 @@ from airflow_provider_spotfire.exceptions import (
     SpotfireTLSError,
     SpotfireTransportError,
 )
+from airflow_provider_spotfire.hooks.library import LibraryAsyncHookMixin, LibraryHookMixin
 
 
 class SpotfireHook(LibraryHookMixin, AutomationHookMixin, LicenseHookMixin):
