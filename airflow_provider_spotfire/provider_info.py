@@ -54,6 +54,13 @@ def get_provider_info() -> dict[str, Any]:
                 ],
             }
         ],
+        "transfers": [
+            {
+                "source-integration-name": "Common SQL",
+                "target-integration-name": INTEGRATION,
+                "python-module": "airflow_provider_spotfire.transfers.sql_to_spotfire",
+            }
+        ],
         "extra-links": [
             "airflow_provider_spotfire.links.SpotfireLibraryItemLink",
             "airflow_provider_spotfire.links.SpotfireAutomationJobLink",
