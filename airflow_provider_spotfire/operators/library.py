@@ -1,4 +1,4 @@
-"""Operator that uploads an SBDF file or a pandas DataFrame to the Spotfire library."""
+"""Operator that uploads an SBDF file, or a table streamed as SBDF, to the Spotfire library."""
 
 from __future__ import annotations
 
@@ -17,24 +17,28 @@ from airflow_provider_spotfire.exceptions import SpotfireError
 from airflow_provider_spotfire.links import SpotfireLibraryItemLink, library_item_url
 from airflow_provider_spotfire.operators.base import SpotfireHookMixin, default_deferrable
 from airflow_provider_spotfire.triggers.events import validate_event
+from airflow_provider_spotfire.upload.chunks import ByteSource, FileSource, StreamSource
 from airflow_provider_spotfire.upload.engine import ChunkedUpload
 from airflow_provider_spotfire.upload.options import DEFAULT_CHUNK_SIZE, DEFAULT_PARALLELISM, UploadOptions
 from airflow_provider_spotfire.upload.progress import ProgressLogger, format_bytes
-from airflow_provider_spotfire.upload.sources import resolve_source, wrap_source
+from airflow_provider_spotfire.upload.sources import ResolvedSource, resolve_source, wrap_source
 
 DEFAULT_POLL_INTERVAL = 5.0
 ON_KILL_TIMEOUT = 30.0
 
 
 class SpotfireUploadSbdfOperator(SpotfireHookMixin, BaseOperator):
-    """Uploads an SBDF file, a pandas DataFrame or a callable's DataFrame to the Spotfire library.
+    """Uploads an SBDF file, or a table streamed as SBDF, to the Spotfire library.
 
     :param library_path: full library path of the item: parent folder + title, e.g.
         ``/Airflow/Reports/sales`` (templated). The parent folder must exist.
-    :param source: path of an existing ``.sbdf`` file (templated), a pandas DataFrame (also an
-        ``XComArg`` of a TaskFlow task returning one) or a zero-argument callable returning a
-        DataFrame. DataFrames are written to a temporary SBDF file (removed afterwards) with
-        :func:`airflow_provider_spotfire.sbdf.temporary_sbdf`.
+    :param source: path of an existing ``.sbdf`` file (templated); or a table: a pandas DataFrame
+        (also an ``XComArg`` of a TaskFlow task returning one), an iterable of DataFrames, a
+        ``pyarrow.Table`` / ``RecordBatchReader``, an iterable of ``RecordBatch`` es or a polars
+        DataFrame; or a zero-argument callable returning one of these (e.g. a generator function
+        yielding batches). Tables are written as SBDF batch by batch while they are uploaded (no
+        temporary file; memory is about one batch plus the chunk buffer); all batches must have
+        the same columns and types.
     :param overwrite: replace an existing item (otherwise an existing item is an error).
     :param description: item description (templated).
     :param keywords: item keywords, a list or a comma-separated string (templated).
@@ -47,7 +51,8 @@ class SpotfireUploadSbdfOperator(SpotfireHookMixin, BaseOperator):
     :param spotfire_conn_id: the ``spotfire`` connection.
 
     Returns (XCom) ``library_path``, ``url``, ``job_id``, ``bytes``, ``chunks``, ``sha256``,
-    ``finished_at``, ``source`` and, for DataFrames, ``rows``, ``columns`` and ``notes``.
+    ``finished_at``, ``source`` and, for tables, ``rows``, ``columns``, ``batches``, ``notes`` and
+    ``column_types``.
     Any failure cancels the upload job: no job stays open and no partial item appears.
     """
 
@@ -102,45 +107,74 @@ class SpotfireUploadSbdfOperator(SpotfireHookMixin, BaseOperator):
 
     # ---- execute ---------------------------------------------------------------------------
     def execute(self, context: Context) -> dict[str, Any]:
-        """Convert (if needed) and upload; defer while the job finishes when deferrable."""
+        """Upload the file, or stream the table as SBDF; defer while the job finishes when deferrable."""
         started = time.time()
         split_library_path(self.library_path)  # the rendered value; fails before anything is written
         options = UploadOptions.build(
             self.upload_options, description=self.description, keywords=self.keywords
         )
         source = resolve_source(self.source)
-        if source.kind == "file":
-            return self._upload_file(source.value, options, context, started, {"source": "file"})
-        from airflow_provider_spotfire.sbdf import temporary_sbdf
+        if source.is_file:
+            return self._run_upload(FileSource(source.value), options, context, started, {"source": "file"})
+        try:
+            return self._upload_table(source, options, context, started)
+        finally:
+            source.close()
 
-        with temporary_sbdf(source.value, timezone=self.timezone, keep_index=self.keep_index) as written:
-            self.log.info(
-                "Wrote the DataFrame (%d rows, %d columns) as SBDF: %s.",
-                written.rows,
-                written.columns,
-                format_bytes(written.bytes),
-            )
-            for note in written.notes:
-                self.log.info("SBDF conversion: %s", note)
-            extra = {
-                "source": source.kind,
-                "rows": written.rows,
-                "columns": written.columns,
-                "notes": list(written.notes),
-                "column_types": {str(k): str(v) for k, v in written.column_types.items()},
-            }
-            return self._upload_file(written.path, options, context, started, extra)
-
-    def _upload_file(
-        self, path: str, options: UploadOptions, context: Context, started: float, extra: dict[str, Any]
+    def _upload_table(
+        self, source: ResolvedSource, options: UploadOptions, context: Context, started: float
     ) -> dict[str, Any]:
-        upload = ChunkedUpload.for_file(
-            self.hook, path, self.library_path, options, progress=ProgressLogger(self.log, self.library_path)
+        """Write the table as SBDF while it is uploaded: batch by batch, no temporary file."""
+        from airflow_provider_spotfire.sbdf import SbdfByteStream
+
+        stream = SbdfByteStream(source.value, time_zone=self.timezone, keep_index=self.keep_index)
+        extra: dict[str, Any] = {"source": source.kind}
+
+        def describe() -> None:  # filled in as the stream is written; complete once it ends
+            extra.update(
+                rows=stream.rows,
+                columns=len(stream.column_types),
+                batches=stream.batches,
+                notes=list(stream.notes),
+                column_types=dict(stream.column_types),
+            )
+
+        try:
+            bytes_source = StreamSource(stream, name=f"the {source.kind} source")
+            return self._run_upload(bytes_source, options, context, started, extra, before_result=describe)
+        finally:
+            stream.close()
+
+    def _run_upload(
+        self,
+        bytes_source: ByteSource,
+        options: UploadOptions,
+        context: Context,
+        started: float,
+        extra: dict[str, Any],
+        before_result: Callable[[], None] | None = None,
+    ) -> dict[str, Any]:
+        upload = ChunkedUpload(
+            self.hook,
+            bytes_source,
+            self.library_path,
+            options,
+            progress=ProgressLogger(self.log, self.library_path),
         )
         self._upload = upload
-        if self._killed:  # on_kill came while the DataFrame was being converted
+        if self._killed:  # on_kill came before the upload started
             upload.abort()
         result = upload.run()
+        if before_result is not None:
+            before_result()
+            self.log.info(
+                "Streamed %d rows x %d columns in %d batch(es) as SBDF.",
+                extra["rows"],
+                extra["columns"],
+                extra["batches"],
+            )
+        for note in extra.get("notes", ()):
+            self.log.info("SBDF conversion: %s", note)
         url = library_item_url(self.hook.config, result.library_path)
         context["ti"].xcom_push(key=SpotfireLibraryItemLink.xcom_key, value=url)
         out = {**result.to_dict(), "url": url, **extra}

@@ -123,7 +123,7 @@ def test_a_failing_callable_opens_no_job(spotfire_conn_id, spotfire_emulator, co
 
 
 def test_a_callable_must_return_a_dataframe(spotfire_conn_id, spotfire_emulator, context):
-    with pytest.raises(SpotfireDataError, match="returned list, not a pandas DataFrame"):
+    with pytest.raises(SpotfireDataError, match="returned list, not a table"):
         make_op(library_path=f"{REPORTS}/x", source=lambda: [1, 2]).execute(context)
     assert upload_requests(spotfire_emulator) == []
 
