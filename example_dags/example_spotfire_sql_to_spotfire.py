@@ -13,7 +13,7 @@ Needs ``pip install 'airflow-provider-spotfire[sql]'``, a ``spotfire`` connectio
 ``spotfire_default`` (scope ``api.rest.library.upload``, write access to ``/Airflow/Reports``) and the
 SQLite connection, e.g.::
 
-    export AIRFLOW_CONN_ORDERS_DB='sqlite:////tmp/example_orders.db'
+    export AIRFLOW_CONN_ORDERS_DB='sqlite:///tmp/example_orders.db'   # sqlite:// + the absolute path
     python -m airflow_provider_spotfire.emulator --port 8080   # prints an AIRFLOW_CONN_SPOTFIRE_DEFAULT line
     airflow dags test example_spotfire_sql_to_spotfire
 """
