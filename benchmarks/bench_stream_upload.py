@@ -17,6 +17,10 @@ subprocess (so ``ru_maxrss`` is that run's peak), alternating the order:
 * ``devnull`` -- the same generator through the same writer
   (:class:`~airflow_provider_spotfire.sbdf.SbdfByteStream`) into ``/dev/null``: the bound.
 
+``--dataframe-rows N`` instead compares, in one process, the two ways a single pandas DataFrame
+can reach the upload engine: ``temporary_sbdf`` then reading the file back in 8 MiB reads (the
+old path) against iterating ``SbdfByteStream(df)`` (the path taken now); CPU time, best of 3.
+
 Reported: rows/s by wall time and by client CPU time, ``upload`` / ``devnull`` ratios, the
 emulator's CPU, and peak RSS. Results go to ``benchmarks/results/stream_upload-<stamp>.{json,md}``.
 The emulator process, its item files and the work directory are removed at the end.
@@ -214,16 +218,47 @@ def summarize(results: list[dict[str, Any]], load: str) -> str:
     return "\n".join(lines)
 
 
+def dataframe_paths(rows: int) -> str:
+    """CPU seconds of a DataFrame through a temporary file vs through the stream (best of 3)."""
+    import pyarrow as pa
+
+    from airflow_provider_spotfire.sbdf import SbdfByteStream, temporary_sbdf
+
+    df = pa.Table.from_batches(list(record_batches(rows, rows))).to_pandas()
+
+    def via_file() -> int:
+        with temporary_sbdf(df) as written, open(written.path, "rb") as fh:
+            return sum(len(b) for b in iter(lambda: fh.read(8 * 2**20), b""))
+
+    def via_stream() -> int:
+        return sum(len(piece) for piece in SbdfByteStream(df))
+
+    best: dict[str, float] = {}
+    for _ in range(3):
+        for name, fn in (("temp file", via_file), ("stream", via_stream)):
+            cpu0 = _cpu()
+            fn()
+            best[name] = min(best.get(name, float("inf")), _cpu() - cpu0)
+    return (
+        f"DataFrame of {rows:,} rows x 8 columns: temp file {best['temp file']:.2f} CPU-s, "
+        f"stream {best['stream']:.2f} CPU-s (stream / temp file = {best['stream'] / best['temp file']:.2f})"
+    )
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--rows", default="2000000,5000000,20000000", help="row counts, comma-separated")
     p.add_argument("--batch-rows", type=int, default=100_000)
     p.add_argument("--repeat", type=int, default=1)
+    p.add_argument("--dataframe-rows", type=int, help="only compare a DataFrame via temp file vs stream")
     p.add_argument("--child", choices=SIDES)
     p.add_argument("--library-path")
     args = p.parse_args()
     if args.child:
         print(json.dumps(child(args.child, int(args.rows), args.batch_rows, args.library_path)))
+        return 0
+    if args.dataframe_rows:
+        print(dataframe_paths(args.dataframe_rows))
         return 0
     load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
     with tempfile.TemporaryDirectory(prefix="bench-stream-") as work:
