@@ -327,12 +327,10 @@ def arrow_values(data, t: pa.DataType, n: int):
 @given(case=frames(max_rows=15), data=st.data())
 def test_bytes_equal_export_data_where_the_encodings_match(case, data):
     df, _, _ = case
-    df = df[
-        [c for c in df.columns if (df[c].dtype == object and _has_no_decimal(df[c])) or df[c].dtype != object]
-    ]
-    df = df[
-        [c for c in df.columns if not isinstance(df[c].dtype, pd.DatetimeTZDtype)]
-    ]  # export_data: local zone
+    # Left out: decimals (one scale per column here), tz-aware columns (export_data uses the local
+    # zone) and huge TimeSpans (export_data goes through a float): see docs/sbdf.md.
+    keep = [c for c in df.columns if _same_encoding(df[c])]
+    df = df[keep]
     if df.shape[1] == 0:
         return
     ready, _ = prepare_dataframe(df)
@@ -344,5 +342,13 @@ def test_bytes_equal_export_data_where_the_encodings_match(case, data):
     assert b"".join(iter_sbdf_bytes(df, slice_rows=max(1, len(df)))) == reference
 
 
-def _has_no_decimal(s: pd.Series) -> bool:
-    return not any(isinstance(v, decimal.Decimal) for v in s)
+def _same_encoding(s: pd.Series) -> bool:
+    if isinstance(s.dtype, pd.DatetimeTZDtype):
+        return False
+    if s.dtype == object:
+        return not any(isinstance(v, decimal.Decimal) for v in s)
+    if s.dtype.kind == "m":  # TimeSpans from 2**53 ms on: export_data converts them inexactly
+        unit = np.datetime_data(s.dtype)[0]
+        ints = [int(v) for v in s.to_numpy().view("i8") if v != np.iinfo(np.int64).min]
+        return all(abs(floor_ms(v, unit)) < 2**53 for v in ints)
+    return True

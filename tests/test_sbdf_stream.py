@@ -289,3 +289,15 @@ def test_keep_index_applies_to_every_batch(tmp_path):
     ]
     back = read_pieces(iter_sbdf_bytes(iter(frames), keep_index=True), tmp_path)
     assert back["day"].tolist() == [dt.date(2024, 1, 1), dt.date(2024, 1, 2)]
+
+
+def test_zero_row_batches_do_not_fix_the_schema(tmp_path):
+    empty = pd.DataFrame({"d": pd.Series([], dtype=object)})  # an empty object column says nothing
+    dates = pd.DataFrame({"d": [dt.date(2024, 1, 1), None]})
+    stream = iter_sbdf_bytes(iter([empty, dates, empty, dates]))
+    back = read_pieces(stream, tmp_path)
+    assert stream.column_types == {"d": "Date"}
+    assert back["d"].tolist() == [dt.date(2024, 1, 1), None] * 2
+    only_empty = iter_sbdf_bytes(iter([empty, empty]))
+    assert len(read_pieces(only_empty, tmp_path, "empty.sbdf")) == 0
+    assert only_empty.column_types == {"d": "String"}

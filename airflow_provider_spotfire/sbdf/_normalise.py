@@ -264,14 +264,14 @@ class _Normaliser:
         self._all_null_note(col, s, "DateTime")
         if _has_sub_ms(s):
             self.note(col, "sub-millisecond precision truncated to milliseconds (SBDF keeps ms)")
-            return s.dt.floor("ms"), "DateTime"
+            return _floor_to_ms(s), "DateTime"
         return None, "DateTime"
 
     def _timedelta(self, col: str, s: pd.Series, *, changed: bool) -> tuple[pd.Series | None, str]:
         self._all_null_note(col, s, "TimeSpan")
         if _has_sub_ms(s):
             self.note(col, "sub-millisecond precision floored to milliseconds (SBDF keeps ms)")
-            return s.dt.floor("ms"), "TimeSpan"
+            return _floor_to_ms(s), "TimeSpan"
         return (s if changed else None), "TimeSpan"
 
     # ---- object columns ------------------------------------------------------------------------
@@ -288,13 +288,13 @@ class _Normaliser:
             return None, "Binary"
         missing = pd.isna(arr)
         if missing.all():
+            known = user_type or self.known_types.get(col)
+            if known:
+                return None, known
             if len(arr) == 0:
                 new = s.astype(pd.StringDtype("python"))
                 self.note(col, "no rows and dtype object; written as SBDF String")
                 return new, "String"
-            known = user_type or self.known_types.get(col)
-            if known:
-                return None, known
             raise SpotfireDataError(
                 f"column {col!r} has dtype object and only missing values, so its SBDF type cannot be "
                 f"determined; give it a dtype, e.g. df[{col!r}] = df[{col!r}].astype('string') "
@@ -449,6 +449,20 @@ def _has_sub_ms(s: pd.Series) -> bool:
         return False
     ints = s.to_numpy().view("i8")
     return bool(((ints % divisor != 0) & (ints != _NAT)).any())
+
+
+def _floor_to_ms(s: pd.Series) -> pd.Series:
+    """A naive datetime64/timedelta64 series floored to milliseconds, as a ``[ms]`` series.
+
+    Integer floor division, not ``Series.dt.floor``: flooring in nanoseconds overflows next to
+    the ns range's minimum (1677-09-21 00:12:43.145...), milliseconds do not.
+    """
+    unit = np.datetime_data(s.dtype)[0]
+    ints = s.to_numpy().view("i8")
+    ms = np.floor_divide(ints, _SUBMS_DIVISOR[unit])
+    ms[ints == _NAT] = _NAT
+    kind = "datetime64" if s.dtype.kind == "M" else "timedelta64"
+    return pd.Series(ms.view(f"{kind}[ms]"), index=s.index, name=s.name, copy=False)
 
 
 def _column_label(name: Any) -> str:

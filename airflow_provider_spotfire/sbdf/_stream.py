@@ -95,28 +95,43 @@ class SbdfByteStream(Iterator[bytes]):
     # ---- generation ----------------------------------------------------------------------------
     def _generate(self, source: Any) -> Generator[bytes, None, None]:
         schema: list[tuple[str, str]] | None = None
+        held: tuple[int, Any] | None = None  # a zero-row batch met before the schema was fixed
         for number, batch in enumerate(_batches(source), start=1):
-            names, columns = self._columns(batch, number, schema)
-            types = [c.type_name for c in columns]
-            if schema is None:
-                schema = list(zip(names, types, strict=True))
-                self.column_types = dict(schema)
-                fmt.check_column_metadata(names, self._column_metadata)
-                yield fmt.FILE_HEADER + fmt.table_metadata_section(
-                    self._table_metadata, schema, self._column_metadata
-                )
-            else:
-                _check_schema(schema, names, types, number)
-            self.batches = number
-            rows = len(columns[0])
-            yield from self._slices(columns, rows)
-            self.rows += rows
+            if schema is None and _row_count(batch) == 0:
+                # Zero rows say little about types (an empty object column): the first batch with
+                # rows fixes the schema; the empty one is used only if no batch has rows.
+                held = held or (number, batch)
+                continue
+            schema = yield from self._batch(number, batch, schema)
+        if schema is None and held is not None:
+            schema = yield from self._batch(*held, None)
         if schema is None:
             raise SpotfireDataError(
                 "the source produced no batches, so the table's columns are unknown; "
                 "yield at least one (possibly empty) DataFrame or RecordBatch"
             )
         yield fmt.TABLE_END
+
+    def _batch(
+        self, number: int, batch: Any, schema: list[tuple[str, str]] | None
+    ) -> Generator[bytes, None, list[tuple[str, str]]]:
+        """Yield the header (first batch) and the slices of one batch; return the schema."""
+        names, columns = self._columns(batch, number, schema)
+        types = [c.type_name for c in columns]
+        if schema is None:
+            schema = list(zip(names, types, strict=True))
+            self.column_types = dict(schema)
+            fmt.check_column_metadata(names, self._column_metadata)
+            yield fmt.FILE_HEADER + fmt.table_metadata_section(
+                self._table_metadata, schema, self._column_metadata
+            )
+        else:
+            _check_schema(schema, names, types, number)
+        self.batches += 1
+        rows = len(columns[0])
+        yield from self._slices(columns, rows)
+        self.rows += rows
+        return schema
 
     def _columns(
         self, batch: Any, number: int, schema: list[tuple[str, str]] | None
@@ -210,6 +225,12 @@ def _iterable_batches(source: Iterable[Any]) -> Iterator[Any]:
             yield from item.to_batches() or [pa.RecordBatch.from_pylist([], schema=item.schema)]
         else:
             yield item
+
+
+def _row_count(batch: Any) -> int | None:
+    if isinstance(batch, pd.DataFrame | pa.RecordBatch):
+        return len(batch)
+    return None  # not a batch: _columns explains
 
 
 def _check_schema(schema: list[tuple[str, str]], names: list[str], types: list[str], number: int) -> None:
