@@ -11,8 +11,9 @@ What it does, in one run:
 
 1. starts two emulators, each in its own process, with ``as_max_concurrent_jobs`` above the larger job
    count and jobs that stay ``InProgress`` for an hour;
-2. starts ``--small`` jobs on one and ``--large`` jobs on the other; the CPU time (user+sys, read with
-   psutil) of each emulator process over its last ``--tail`` starts gives the CPU per start request;
+2. fills one with ``--small`` jobs and the other with ``--large`` jobs; the CPU time (user+sys, read with
+   psutil) of each emulator process over ``--tail`` starts at that level (``--start-reps`` rounds,
+   alternating between the two, each round's jobs aborted again) gives the CPU per start request;
 3. then, ``--rounds`` times, alternating between the two emulators so that the load of the machine
    hits both alike, sends ``--polls`` status requests (round-robin over the jobs) and records the
    emulator's CPU per status request;
@@ -125,23 +126,35 @@ class Emulator:
         self.proc.wait(timeout=30)
 
 
-def measure_starts(emu: Emulator, total: int, tail: int, reps: int) -> float:
-    """CPU ms per start of the last ``tail`` of ``total`` jobs, measured ``reps`` times.
+def _start_round(emu: Emulator, tail: int, keep: bool) -> float:
+    """CPU seconds of ``tail`` starts; unless ``keep``, the jobs are aborted again afterwards (unmeasured)."""
+    before = emu.cpu()
+    emu.start_jobs(tail)
+    cpu = emu.cpu() - before
+    if not keep:
+        for job_id in emu.job_ids[-tail:]:
+            emu.client.post(f"{AS_JOB}/abort/{job_id}").raise_for_status()
+        del emu.job_ids[-tail:]
+    return cpu
 
-    Between repetitions the ``tail`` jobs are aborted again (unmeasured), so every measured start
-    happens with ``total - tail`` jobs running; the last repetition keeps its jobs.
+
+def measure_starts(
+    small: Emulator, large: Emulator, sizes: tuple[int, int], tail: int, reps: int
+) -> dict[str, float]:
+    """CPU ms per start with ``size - tail`` jobs running, ``reps`` alternating rounds per emulator.
+
+    Both emulators are first filled to ``size - tail`` jobs (unmeasured); every round then times ``tail``
+    starts and aborts them again, so all measured starts see the same number of running jobs. The last
+    round keeps its jobs, leaving ``size`` running.
     """
-    emu.start_jobs(total - tail)
-    cpu = 0.0
+    small.start_jobs(sizes[0] - tail)
+    large.start_jobs(sizes[1] - tail)
+    cpu = {"small": 0.0, "large": 0.0}
     for rep in range(reps):
-        before = emu.cpu()
-        emu.start_jobs(tail)
-        cpu += emu.cpu() - before
-        if rep < reps - 1:
-            for job_id in emu.job_ids[-tail:]:
-                emu.client.post(f"{AS_JOB}/abort/{job_id}").raise_for_status()
-            del emu.job_ids[-tail:]
-    return cpu / (tail * reps) * 1000
+        order = [("small", small), ("large", large)] if rep % 2 == 0 else [("large", large), ("small", small)]
+        for name, emu in order:
+            cpu[name] += _start_round(emu, tail, keep=rep == reps - 1)
+    return {name: total / (tail * reps) * 1000 for name, total in cpu.items()}
 
 
 def measure_polls(small: Emulator, large: Emulator, polls: int, rounds: int) -> dict[str, list[float]]:
@@ -174,8 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     large = Emulator(args.large + 100, args.emulator_path)
     try:
         t0 = time.monotonic()
-        start_small = measure_starts(small, args.small, tail, args.start_reps)
-        start_large = measure_starts(large, args.large, tail, args.start_reps)
+        starts = measure_starts(small, large, (args.small, args.large), tail, args.start_reps)
+        start_small, start_large = starts["small"], starts["large"]
         polls = measure_polls(small, large, args.polls, args.rounds)
         rss = {"small": small.ps.memory_info().rss / 2**20, "large": large.ps.memory_info().rss / 2**20}
         wall = time.monotonic() - t0

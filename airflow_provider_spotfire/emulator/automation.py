@@ -177,7 +177,7 @@ async def job_status(job_id: str, request: Request, caller: AsCaller) -> JSONRes
     state = get_state(request)
     with state.lock:
         job = _job(state, job_id)
-        job.status_polls += 1
+        job.polls.record(state.now())
         code, message = job.status(state.now())
         return JSONResponse(execution_status(state, job.job_id, code, message))
 

@@ -12,7 +12,7 @@ import random
 import re
 import threading
 import xml.parsers.expat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_spotfire.emulator.constants import (
@@ -24,7 +24,7 @@ from airflow_provider_spotfire.emulator.constants import (
     PI_TARGET,
     QUEUED,
 )
-from airflow_provider_spotfire.emulator.core import iso
+from airflow_provider_spotfire.emulator.core import PollLog, iso
 
 _ATTR_RE = re.compile(r"""([A-Za-z_][\w.-]*)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
 
@@ -99,8 +99,13 @@ class AsJob:
     aborted_at: float | None = None
     abort_reason: str | None = None
     forgotten_at: float | None = None
-    status_polls: int = 0  # GET status requests
+    polls: PollLog = field(default_factory=PollLog)  # GET status requests
     abort_requests: int = 0  # POST abort requests
+
+    @property
+    def status_polls(self) -> int:
+        """Number of GET status requests."""
+        return self.polls.count
 
     @property
     def planned_end(self) -> float:
@@ -200,6 +205,7 @@ class AsJob:
             "startedAt": iso(self.started_at(now)),
             "finishedAt": iso(self.finished_at(now)),
             "status_polls": self.status_polls,
+            "status_poll_times": self.polls.times_iso(),
             "abort_requests": self.abort_requests,
         }
 

@@ -13,7 +13,7 @@ import secrets
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,6 +37,26 @@ def iso(ts: float | None) -> str | None:
 def new_id() -> str:
     """A fresh lower-case GUID."""
     return str(uuid.uuid4())
+
+
+POLL_TIMES_KEPT = 100
+
+
+@dataclass
+class PollLog:
+    """The status requests of one job: how many, and when the last ``POLL_TIMES_KEPT`` came."""
+
+    count: int = 0
+    times: collections.deque[float] = field(default_factory=lambda: collections.deque(maxlen=POLL_TIMES_KEPT))
+
+    def record(self, now: float) -> None:
+        """Count one status request at ``now``."""
+        self.count += 1
+        self.times.append(now)
+
+    def times_iso(self) -> list[str | None]:
+        """The kept poll times, oldest first, as ISO timestamps."""
+        return [iso(t) for t in self.times]
 
 
 class Clock:

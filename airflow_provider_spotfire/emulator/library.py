@@ -500,7 +500,7 @@ async def job_status(job_id: str, request: Request, caller: LibraryCaller) -> JS
     state = get_state(request)
     with state.lock:
         job = _lookup(state, caller, job_id)
-        job.status_polls += 1
+        job.polls.record(state.now())
         return JSONResponse(upload_response(request, job))
 
 

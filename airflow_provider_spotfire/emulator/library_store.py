@@ -16,7 +16,7 @@ from typing import Any
 
 from airflow_provider_spotfire.emulator.automation_store import parse_job_xml
 from airflow_provider_spotfire.emulator.constants import TYPE_AS_JOB
-from airflow_provider_spotfire.emulator.core import Clock, Principals, iso, new_id
+from airflow_provider_spotfire.emulator.core import Clock, PollLog, Principals, iso, new_id
 
 
 def normalize_folder_path(path: str) -> str | None:
@@ -139,8 +139,13 @@ class UploadJob:
     # sha256 of the chunks received so far, kept while chunks arrive one at a time in ascending order
     running_sha: Any = field(default_factory=hashlib.sha256)
     running_valid: bool = True
-    status_polls: int = 0  # GET status requests
+    polls: PollLog = field(default_factory=PollLog)  # GET status requests
     cancel_requests: int = 0  # DELETE requests
+
+    @property
+    def status_polls(self) -> int:
+        """Number of GET status requests."""
+        return self.polls.count
 
     @property
     def bytes_received(self) -> int:
@@ -168,6 +173,7 @@ class UploadJob:
             "failure": self.failure,
             "itemId": self.item_id,
             "status_polls": self.status_polls,
+            "status_poll_times": self.polls.times_iso(),
             "cancel_requests": self.cancel_requests,
         }
 

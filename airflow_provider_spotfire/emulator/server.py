@@ -295,6 +295,22 @@ class EmulatorServer:
         """``POST /_emulator/automation/jobs/{id}/forget``."""
         return self._admin("POST", f"/automation/jobs/{job_id}/forget")
 
+    def as_jobs(self, state: str | None = None) -> list[dict[str, Any]]:
+        """``GET /_emulator/automation/jobs[?state=]``: id, state, status_polls, abort_requests, times."""
+        return self._admin("GET", "/automation/jobs", params={"state": state} if state else None)
+
+    def as_job(self, job_id: str) -> dict[str, Any]:
+        """``GET /_emulator/automation/jobs/{id}`` (history, status_polls, status_poll_times, ...)."""
+        return self._admin("GET", f"/automation/jobs/{job_id}")
+
+    def upload_jobs(self, state: str | None = None) -> list[dict[str, Any]]:
+        """``GET /_emulator/library/jobs[?state=]``: id, state, status_polls, cancel_requests, times."""
+        return self._admin("GET", "/library/jobs", params={"state": state} if state else None)
+
+    def oauth_stats(self) -> dict[str, Any]:
+        """``GET /_emulator/oauth/stats``: refresh_requests, reuse_detected, grants_revoked, ..."""
+        return self._admin("GET", "/oauth/stats")
+
     def item_content(self, item_id: str) -> bytes:
         """``GET /_emulator/library/items/{id}/content``."""
         resp = self.http().get(f"/_emulator/library/items/{item_id}/content")

@@ -5,10 +5,12 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Callable, Iterator
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
+from airflow_provider_spotfire.emulator import seed
 from airflow_provider_spotfire.emulator.server import EmulatorServer
 
 TOKEN_PATH = "/spotfire/oauth2/token"
@@ -46,6 +48,38 @@ def sbdf(size: int, seed: int = 0) -> bytes:
         block = hashlib.sha512(block).digest()
         out.extend(block)
     return bytes(out[:size])
+
+
+def authorize(http: httpx.Client, **params: str) -> httpx.Response:
+    """GET the authorization endpoint with response_type=code."""
+    return http.get("/spotfire/oauth2/auth", params={"response_type": "code", **params})
+
+
+def redirect_params(resp: httpx.Response) -> tuple[str, dict[str, str]]:
+    """(redirect base URL, query parameters) of a 302 answer of the authorization endpoint."""
+    assert resp.status_code == 302, resp.text
+    loc = resp.headers["location"]
+    parts = urlsplit(loc)
+    base = loc.split("?")[0]
+    return base, {k: v[0] for k, v in parse_qs(parts.query).items()}
+
+
+def web_login(http: httpx.Client, scope: str = " ".join(seed.ALL_SCOPES)) -> dict:
+    """Authorization code login of the seeded web client (alice); returns the token response."""
+    _, params = redirect_params(
+        authorize(http, client_id="web-client", redirect_uri=seed.WEB_CLIENT_REDIRECT_URI, scope=scope)
+    )
+    resp = http.post(
+        TOKEN_PATH,
+        data={
+            "grant_type": "authorization_code",
+            "code": params["code"],
+            "redirect_uri": seed.WEB_CLIENT_REDIRECT_URI,
+        },
+        auth=("web-client", "web-client-secret"),
+    )
+    assert resp.status_code == 200, resp.text
+    return resp.json()
 
 
 @pytest.fixture

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+from datetime import datetime
+
 import httpx
 import pytest
 
@@ -36,14 +39,17 @@ def test_as_job_counts_status_polls_and_abort_requests(emu, http, airflow):
     other = start(airflow)["JobId"]
     for _ in range(3):
         assert airflow.get(f"{AS_JOB}/status/{job_id}").status_code == 200
+        emu.advance_clock(0.25)
     assert airflow.get(f"{AS_JOB}/status/{other}").status_code == 200
-    emu.advance_clock(2)
+    emu.advance_clock(1.25)
     for _ in range(2):  # the second abort finds the job Canceled already: counted, nothing changes
         assert airflow.post(f"{AS_JOB}/abort/{job_id}", params={"reason": "stop"}).status_code == 200
     assert airflow.get(f"{AS_JOB}/status/00000000-0000-0000-0000-000000000000").status_code == 404
 
     one = admin_get(http, f"/automation/jobs/{job_id}").json()
     assert (one["status_polls"], one["abort_requests"], one["status"]) == (3, 2, "Canceled")
+    times = [datetime.fromisoformat(t) for t in one["status_poll_times"]]
+    assert [round((b - a).total_seconds(), 3) for a, b in itertools.pairwise(times)] == [0.25, 0.25]
     rows = {r["id"]: r for r in admin_get(http, "/automation/jobs").json()}
     assert set(rows) == {job_id, other}
     row = rows[job_id]
@@ -52,6 +58,9 @@ def test_as_job_counts_status_polls_and_abort_requests(emu, http, airflow):
     assert rows[other]["state"] == "InProgress"
     assert (rows[other]["status_polls"], rows[other]["abort_requests"]) == (1, 0)
     assert rows[other]["finished_at"] is None
+    # the same through the EmulatorServer helpers
+    assert [j["id"] for j in emu.as_jobs(state="canceled")] == [job_id]
+    assert emu.as_job(job_id)["status_polls"] == 3
 
 
 def test_as_job_list_state_filter(emu, http, airflow):
@@ -149,7 +158,7 @@ def test_run_seconds_range_validated(http, bad):
     assert "as_run_seconds_range" in resp.json()["detail"]
 
 
-def test_upload_job_counts_status_polls_and_cancel_requests(http, airflow):
+def test_upload_job_counts_status_polls_and_cancel_requests(emu, http, airflow):
     def new(title: str) -> str:
         item = {"title": title, "parentPath": "/Airflow/Reports", "type": "spotfire.sbdf"}
         resp = airflow.put(UPLOAD, json={"data": {"item": item}})
@@ -182,6 +191,7 @@ def test_upload_job_counts_status_polls_and_cancel_requests(http, airflow):
     )
     assert rows[finished]["bytes_received"] == 100 and rows[finished]["finished_at"]
     assert [r["id"] for r in admin_get(http, "/library/jobs", state="cancelled").json()] == [cancelled]
+    assert [r["id"] for r in emu.upload_jobs(state="finished")] == [finished]
     one = admin_get(http, f"/library/jobs/{cancelled}").json()
     assert (one["status_polls"], one["cancel_requests"]) == (2, 2)
     assert admin_get(http, "/library/jobs/nope").status_code == 404

@@ -5,14 +5,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
-from urllib.parse import parse_qs, urlsplit
 
-import httpx
 import pytest
 
 from airflow_provider_spotfire.emulator import seed
 
-from .conftest import AS_JOB, LICENSES, TOKEN_PATH
+from .conftest import AS_JOB, LICENSES, TOKEN_PATH, authorize, redirect_params, web_login
 
 AUTH = "/spotfire/oauth2/auth"
 REVOKE = "/spotfire/oauth2/revoke"
@@ -23,18 +21,6 @@ def pkce() -> tuple[str, str]:
     verifier = secrets.token_urlsafe(48)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
     return verifier, challenge
-
-
-def authorize(http: httpx.Client, **params: str) -> httpx.Response:
-    return http.get(AUTH, params={"response_type": "code", **params})
-
-
-def redirect_params(resp: httpx.Response) -> tuple[str, dict[str, str]]:
-    assert resp.status_code == 302, resp.text
-    loc = resp.headers["location"]
-    parts = urlsplit(loc)
-    base = loc.split("?")[0]
-    return base, {k: v[0] for k, v in parse_qs(parts.query).items()}
 
 
 def test_metadata(emu, http):
@@ -260,25 +246,8 @@ def test_authorize_denied(emu, http):
     assert params["error"] == "access_denied" and params["state"] == "a"
 
 
-def _web_login(http: httpx.Client, scope: str = ALL) -> dict:
-    _, params = redirect_params(
-        authorize(http, client_id="web-client", redirect_uri=seed.WEB_CLIENT_REDIRECT_URI, scope=scope)
-    )
-    resp = http.post(
-        TOKEN_PATH,
-        data={
-            "grant_type": "authorization_code",
-            "code": params["code"],
-            "redirect_uri": seed.WEB_CLIENT_REDIRECT_URI,
-        },
-        auth=("web-client", "web-client-secret"),
-    )
-    assert resp.status_code == 200, resp.text
-    return resp.json()
-
-
 def test_web_client_refresh_rotation(emu, http):
-    first = _web_login(http)
+    first = web_login(http)
     assert "refresh_token" in first
     creds = ("web-client", "web-client-secret")
     r1 = http.post(
@@ -302,10 +271,10 @@ def test_web_client_refresh_rotation(emu, http):
         auth=creds,
     )
     assert narrow.status_code == 200 and narrow.json()["scope"] == seed.SCOPE_LICENSES_READ
-    no_offline = _web_login(http, scope=seed.SCOPE_LICENSES_READ)
+    no_offline = web_login(http, scope=seed.SCOPE_LICENSES_READ)
     assert "refresh_token" not in no_offline
     emu.set_config(rotate_refresh_tokens=False)
-    second = _web_login(http)
+    second = web_login(http)
     for _ in range(2):
         resp = http.post(
             TOKEN_PATH,
@@ -317,7 +286,7 @@ def test_web_client_refresh_rotation(emu, http):
 
 def test_revocation(emu, http, api):
     creds = ("web-client", "web-client-secret")
-    tokens = _web_login(http)
+    tokens = web_login(http)
     client = api(token=tokens["access_token"])
     assert client.get(LICENSES).status_code == 200
     assert http.post(REVOKE, data={"token": "unknown-token"}, auth=creds).status_code == 200

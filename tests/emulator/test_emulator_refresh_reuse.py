@@ -8,8 +8,7 @@ import pytest
 from airflow_provider_spotfire.emulator.__main__ import build_parser, config_from_args
 from airflow_provider_spotfire.emulator.config import EmulatorConfig
 
-from .conftest import LICENSES, TOKEN_PATH
-from .test_emulator_oauth import _web_login
+from .conftest import LICENSES, TOKEN_PATH, web_login
 
 CREDS = ("web-client", "web-client-secret")
 
@@ -26,8 +25,8 @@ def stats(http: httpx.Client) -> dict:
 
 def test_reuse_revokes_every_token_of_the_grant(emu, http, api):
     assert http.patch("/_emulator/config", json={"refresh_token_reuse_detection": True}).status_code == 200
-    login = _web_login(http)
-    other_login = _web_login(http)  # a second, unrelated grant of the same client
+    login = web_login(http)
+    other_login = web_login(http)  # a second, unrelated grant of the same client
     r1 = refresh(http, login["refresh_token"]).json()
     r2 = refresh(http, r1["refresh_token"]).json()
     descendants = [login["access_token"], r1["access_token"], r2["access_token"]]
@@ -54,11 +53,12 @@ def test_reuse_revokes_every_token_of_the_grant(emu, http, api):
     assert s["refresh_token_reuse_detection"] is True
     counters = emu.inspect()["counters"]
     assert (counters["reuse_detected"], counters["grants_revoked"]) == (1, 1)
+    assert emu.oauth_stats() == s
 
 
 def test_second_replay_counts_reuse_but_no_new_grant(http):
     http.patch("/_emulator/config", json={"refresh_token_reuse_detection": True})
-    login = _web_login(http)
+    login = web_login(http)
     refresh(http, login["refresh_token"])
     assert refresh(http, login["refresh_token"]).status_code == 400
     assert refresh(http, login["refresh_token"]).status_code == 400
@@ -67,7 +67,7 @@ def test_second_replay_counts_reuse_but_no_new_grant(http):
 
 
 def test_without_detection_a_replay_only_fails_itself(http, api):
-    login = _web_login(http)
+    login = web_login(http)
     r1 = refresh(http, login["refresh_token"]).json()
     replay = refresh(http, login["refresh_token"])
     assert replay.status_code == 400 and replay.json()["error"] == "invalid_grant"
@@ -82,7 +82,7 @@ def test_detection_needs_rotation(http, api):
     http.patch(
         "/_emulator/config", json={"refresh_token_reuse_detection": True, "rotate_refresh_tokens": False}
     )
-    login = _web_login(http)
+    login = web_login(http)
     for _ in range(3):
         resp = refresh(http, login["refresh_token"])
         assert resp.status_code == 200 and resp.json()["refresh_token"] == login["refresh_token"]
@@ -93,7 +93,7 @@ def test_detection_needs_rotation(http, api):
 def test_revoked_not_rotated_token_is_no_reuse(http):
     """A refresh token revoked through RFC 7009 is invalid, but presenting it is not a reuse."""
     http.patch("/_emulator/config", json={"refresh_token_reuse_detection": True})
-    login = _web_login(http)
+    login = web_login(http)
     assert http.post("/spotfire/oauth2/revoke", data={"token": login["refresh_token"]}, auth=CREDS).is_success
     assert refresh(http, login["refresh_token"]).json()["error"] == "invalid_grant"
     s = stats(http)
@@ -102,7 +102,7 @@ def test_revoked_not_rotated_token_is_no_reuse(http):
 
 def test_reset_clears_the_counters(emu, http):
     http.patch("/_emulator/config", json={"refresh_token_reuse_detection": True})
-    login = _web_login(http)
+    login = web_login(http)
     refresh(http, login["refresh_token"])
     refresh(http, login["refresh_token"])
     emu.reset()
