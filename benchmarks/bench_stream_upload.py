@@ -248,7 +248,9 @@ def dataframe_paths(rows: int) -> str:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--rows", default="2000000,5000000,20000000", help="row counts, comma-separated")
-    p.add_argument("--batch-rows", type=int, default=100_000)
+    p.add_argument(
+        "--batch-rows", type=int, default=50_000, help="rows per batch (the SQL transfer's default)"
+    )
     p.add_argument("--repeat", type=int, default=1)
     p.add_argument("--dataframe-rows", type=int, help="only compare a DataFrame via temp file vs stream")
     p.add_argument("--child", choices=SIDES)

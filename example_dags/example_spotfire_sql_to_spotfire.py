@@ -47,7 +47,9 @@ with DAG(
         hook = BaseHook.get_connection(ORDERS_CONN_ID).get_hook()
         assert isinstance(hook, DbApiHook)
         regions = ["North", "South", "East", "West"]
-        rows = [(i, regions[i % 4], (i % 97) * 1.25, f"2025-01-{1 + i % 28:02d} 12:00:00") for i in range(10_000)]
+        rows = [
+            (i, regions[i % 4], (i % 97) * 1.25, f"2025-01-{1 + i % 28:02d} 12:00:00") for i in range(10_000)
+        ]
         hook.run("DROP TABLE IF EXISTS orders")
         hook.run("CREATE TABLE orders (id INTEGER, region TEXT, amount REAL, booked_at TEXT)")
         hook.insert_rows("orders", rows, target_fields=["id", "region", "amount", "booked_at"])

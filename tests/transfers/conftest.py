@@ -80,7 +80,9 @@ def postgres_server() -> Iterator[PostgresServer]:
     log = tmp / "server.log"
     opts = f"-p {port} -c listen_addresses=127.0.0.1 -k {tmp} -c fsync=off"
     subprocess.run(
-        _as_server_user([str(bin_dir / "pg_ctl"), "-D", str(data), "-o", opts, "-l", str(log), "-w", "start"]),
+        _as_server_user(
+            [str(bin_dir / "pg_ctl"), "-D", str(data), "-o", opts, "-l", str(log), "-w", "start"]
+        ),
         check=True,
         capture_output=True,
     )
