@@ -168,10 +168,14 @@ class SpotfireUploadSbdfOperator(SpotfireHookMixin, BaseOperator):
         if before_result is not None:
             before_result()
             self.log.info(
-                "Streamed %d rows x %d columns in %d batch(es) as SBDF.",
+                "Streamed %d rows x %d columns in %d batch(es) as SBDF to %s: %s in %d chunk(s) (sha256 %s).",
                 extra["rows"],
                 extra["columns"],
                 extra["batches"],
+                result.library_path,
+                format_bytes(result.bytes),
+                result.chunks,
+                result.sha256,
             )
         for note in extra.get("notes", ()):
             self.log.info("SBDF conversion: %s", note)
