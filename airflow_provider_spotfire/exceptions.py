@@ -175,5 +175,14 @@ def exception_class_for(status_code: int, code: str | None) -> type[SpotfireApiE
     return SpotfireApiError
 
 
+class SbdfSchemaError(SpotfireDataError):
+    """A streamed table changed its columns (name, order or SBDF type) between batches."""
+
+    def __init__(self, message: str, *, column: str | None = None, batch: int | None = None) -> None:
+        super().__init__(message)
+        self.column = column
+        self.batch = batch
+
+
 class UploadAborted(SpotfireJobError):
     """An upload was stopped from outside (task killed or timed out); its upload job is cancelled."""

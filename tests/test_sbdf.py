@@ -561,18 +561,18 @@ def test_write_sbdf_result(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data.sbdf"]
 
 
-def test_failed_write_keeps_the_existing_file(tmp_path, monkeypatch):
+def failing_batches(message: str):
+    """A source that writes one batch, then fails mid-stream."""
+    yield pd.DataFrame({"a": [2]})
+    raise RuntimeError(message)
+
+
+def test_failed_write_keeps_the_existing_file(tmp_path):
     target = tmp_path / "data.sbdf"
     write_sbdf(pd.DataFrame({"a": [1]}), target)
     original = target.read_bytes()
-
-    def broken(obj, path, *args, **kwargs):
-        pathlib.Path(path).write_bytes(b"partial")
-        raise spotfire_sbdf.SBDFError("disk on fire")
-
-    monkeypatch.setattr(sbdf._sbdf, "export_data", broken)
-    with pytest.raises(SpotfireDataError, match="disk on fire"):
-        write_sbdf(pd.DataFrame({"a": [2]}), target)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        write_sbdf(failing_batches("disk on fire"), target)
     assert target.read_bytes() == original
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data.sbdf"]
 
@@ -595,15 +595,10 @@ def test_temporary_sbdf_is_removed_when_the_body_fails(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_temporary_sbdf_is_removed_when_the_export_fails(tmp_path, monkeypatch):
-    def broken(obj, path, *args, **kwargs):
-        pathlib.Path(path).write_bytes(b"partial")
-        raise spotfire_sbdf.SBDFError("boom")
-
-    monkeypatch.setattr(sbdf._sbdf, "export_data", broken)
+def test_temporary_sbdf_is_removed_when_the_write_fails(tmp_path):
     with (
-        pytest.raises(SpotfireDataError, match="boom"),
-        temporary_sbdf(pd.DataFrame({"a": [1]}), dir=tmp_path),
+        pytest.raises(RuntimeError, match="boom"),
+        temporary_sbdf(failing_batches("boom"), dir=tmp_path),
     ):
         pytest.fail("the body must not run")
     assert list(tmp_path.iterdir()) == []

@@ -1,12 +1,12 @@
-"""DataFrame → SBDF conversion.
+"""Normalisation of pandas DataFrames before they are written as SBDF.
 
-``spotfire.sbdf.export_data`` (spotfire 2.4.x) writes a pandas DataFrame as SBDF but rejects many
-common dtypes (int8/int16, unsigned ints, float16, pyarrow-backed dtypes, all-null or mixed-type
-object columns), converts time-zone-aware datetimes to the *machine's local zone* and drops
-sub-millisecond precision inconsistently (it mostly truncates, but can round up near a millisecond
-boundary). This module normalises a DataFrame explicitly and predictably first, reports every change
-as a human-readable note, and raises :class:`SpotfireDataError` naming the column and the fix when a
-column cannot be written.
+``spotfire.sbdf.export_data`` (spotfire 2.4.x) rejects many common dtypes (int8/int16, unsigned
+ints, float16, pyarrow-backed dtypes, all-null or mixed-type object columns), converts
+time-zone-aware datetimes to the *machine's local zone* and drops sub-millisecond precision
+inconsistently. The rules here normalise a DataFrame explicitly and predictably, report every
+change as a human-readable note, and raise :class:`SpotfireDataError` naming the column and the
+fix when a column cannot be written. Both our writer and :func:`prepare_dataframe` (for callers of
+``export_data``) use them.
 
 Columns that need no change are not copied: the prepared frame is a shallow copy of the input that
 shares their memory (treat it as read-only). The input frame is never modified.
@@ -14,51 +14,24 @@ shares their memory (treat it as read-only). The input frame is never modified.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import decimal
-import os
-import secrets
-import tempfile
 from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from pandas.api.extensions import ExtensionDtype
-from spotfire import sbdf as _sbdf
 
-from airflow_provider_spotfire._sbdf_file import SBDF_MAGIC, assert_sbdf_file, is_sbdf_file
 from airflow_provider_spotfire.exceptions import SpotfireDataError
-
-__all__ = [
-    "SBDF_MAGIC",
-    "SbdfWriteResult",
-    "assert_sbdf_file",
-    "is_sbdf_file",
-    "prepare_dataframe",
-    "read_sbdf",
-    "temporary_sbdf",
-    "write_sbdf",
-]
-
-#: First bytes of every SBDF file: section marker 0xDF 0x5B, then the file-header section id 0x01.
 
 _I64_MIN = int(np.iinfo(np.int64).min)
 _I64_MAX = int(np.iinfo(np.int64).max)
 _NAT = np.iinfo(np.int64).min
 _SUBMS_DIVISOR = {"ns": 1_000_000, "us": 1_000}  # units finer than ms; "ms" and "s" are exact
 
-# SBDF value type names (as used by spotfire's ``spotfire_type`` attribute).
-_NUMPY_KIND_TYPES = {
-    "bool": "Boolean",
-    "int32": "Integer",
-    "int64": "LongInteger",
-    "float32": "SingleReal",
-    "float64": "Real",
-}
 _OBJECT_TYPES: dict[type, str] = {
     str: "String",
     bytes: "Binary",
@@ -73,39 +46,11 @@ _FIX_MIXED = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class SbdfWriteResult:
-    """What :func:`write_sbdf` / :func:`temporary_sbdf` wrote."""
-
-    path: str
-    rows: int
-    columns: int
-    bytes: int
-    notes: list[str] = field(default_factory=list)
-    column_types: dict[str, str] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-safe summary (for XCom or logs)."""
-        return {
-            "path": self.path,
-            "rows": self.rows,
-            "columns": self.columns,
-            "bytes": self.bytes,
-            "notes": list(self.notes),
-            "column_types": dict(self.column_types),
-        }
-
-
 @dataclass(slots=True)
 class _Prepared:
     frame: pd.DataFrame
     notes: list[str]
     column_types: dict[str, str]
-
-
-# --------------------------------------------------------------------------------------------------
-# Public API
-# --------------------------------------------------------------------------------------------------
 
 
 def prepare_dataframe(
@@ -118,91 +63,6 @@ def prepare_dataframe(
     """
     prepared = _prepare(df, timezone=timezone, keep_index=keep_index)
     return prepared.frame, prepared.notes
-
-
-def write_sbdf(
-    df: pd.DataFrame,
-    path: str | os.PathLike[str],
-    *,
-    timezone: str | dt.tzinfo = "UTC",
-    keep_index: bool = False,
-) -> SbdfWriteResult:
-    """Normalise ``df`` (see :func:`prepare_dataframe`) and write it to ``path`` as SBDF.
-
-    The file is written next to ``path`` under a temporary name and renamed into place, so ``path``
-    is either the complete new file or left untouched when anything fails.
-    """
-    prepared = _prepare(df, timezone=timezone, keep_index=keep_index)
-    target = os.fsdecode(os.fspath(path))
-    directory, base = os.path.split(os.path.abspath(target))
-    tmp = os.path.join(directory, f".{base}.{secrets.token_hex(6)}.tmp")
-    # Create it ourselves (O_EXCL, 0o666 & ~umask) so the final file gets the usual permissions.
-    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-    try:
-        _export(prepared.frame, tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return _result(prepared, target)
-
-
-@contextlib.contextmanager
-def temporary_sbdf(
-    df: pd.DataFrame,
-    *,
-    timezone: str | dt.tzinfo = "UTC",
-    keep_index: bool = False,
-    dir: str | os.PathLike[str] | None = None,
-) -> Iterator[SbdfWriteResult]:
-    """Write ``df`` to a temporary SBDF file and yield its :class:`SbdfWriteResult`.
-
-    The file is always removed on exit, also when the export or the ``with`` body raises.
-    """
-    prepared = _prepare(df, timezone=timezone, keep_index=keep_index)
-    fd, name = tempfile.mkstemp(prefix="airflow-spotfire-", suffix=".sbdf", dir=dir)
-    os.close(fd)
-    try:
-        _export(prepared.frame, name)
-        yield _result(prepared, name)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(name)
-
-
-def read_sbdf(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """Read an SBDF file with ``spotfire.sbdf.import_data`` (integers come back as Int32/Int64,
-    booleans, dates and times as object columns)."""
-    assert_sbdf_file(path)
-    try:
-        return _sbdf.import_data(os.fsdecode(os.fspath(path)))
-    except _sbdf.SBDFError as exc:
-        raise SpotfireDataError(f"cannot read SBDF file {os.fspath(path)!r}: {exc}") from exc
-
-
-# --------------------------------------------------------------------------------------------------
-# Export helpers
-# --------------------------------------------------------------------------------------------------
-
-
-def _export(frame: pd.DataFrame, path: str) -> None:
-    try:
-        _sbdf.export_data(frame, path)
-    except (_sbdf.SBDFError, TypeError, OverflowError) as exc:
-        raise SpotfireDataError(f"spotfire.sbdf.export_data could not write the DataFrame: {exc}") from exc
-
-
-def _result(prepared: _Prepared, path: str) -> SbdfWriteResult:
-    frame = prepared.frame
-    return SbdfWriteResult(
-        path=path,
-        rows=len(frame),
-        columns=frame.shape[1],
-        bytes=os.path.getsize(path),
-        notes=list(prepared.notes),
-        column_types=dict(prepared.column_types),
-    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -246,10 +106,13 @@ def _nullable_name(np_dtype: np.dtype[Any]) -> str | np.dtype[Any]:
 class _Normaliser:
     """Normalises one column at a time; collects notes."""
 
-    def __init__(self, timezone: str | dt.tzinfo) -> None:
+    def __init__(self, timezone: str | dt.tzinfo, *, arrow_strings: bool = False) -> None:
         self.tz = _resolve_tz(timezone)
         self.tz_name = _tz_name(timezone)
         self.notes: list[str] = []
+        # Our writer reads Arrow string buffers directly: no need to make Python str objects.
+        self.arrow_strings = arrow_strings
+        self.known_types: dict[str, str] = {}
 
     def note(self, col: str, text: str) -> None:
         self.notes.append(f"column {col!r}: {text}")
@@ -269,6 +132,9 @@ class _Normaliser:
             return self._again(col, dense, user_type)
         if isinstance(dtype, pd.CategoricalDtype):
             return self._again(col, self._decategorise(col, s), user_type)
+        if self.arrow_strings and _is_arrow_string(dtype):
+            self._all_null_note(col, s, "String")
+            return None, "String"
         if isinstance(dtype, pd.ArrowDtype):
             return self._again(col, self._from_arrow(col, s, dtype), user_type)
 
@@ -398,14 +264,14 @@ class _Normaliser:
         self._all_null_note(col, s, "DateTime")
         if _has_sub_ms(s):
             self.note(col, "sub-millisecond precision truncated to milliseconds (SBDF keeps ms)")
-            return s.dt.floor("ms"), "DateTime"
+            return _floor_to_ms(s), "DateTime"
         return None, "DateTime"
 
     def _timedelta(self, col: str, s: pd.Series, *, changed: bool) -> tuple[pd.Series | None, str]:
         self._all_null_note(col, s, "TimeSpan")
         if _has_sub_ms(s):
             self.note(col, "sub-millisecond precision floored to milliseconds (SBDF keeps ms)")
-            return s.dt.floor("ms"), "TimeSpan"
+            return _floor_to_ms(s), "TimeSpan"
         return (s if changed else None), "TimeSpan"
 
     # ---- object columns ------------------------------------------------------------------------
@@ -422,12 +288,13 @@ class _Normaliser:
             return None, "Binary"
         missing = pd.isna(arr)
         if missing.all():
+            known = user_type or self.known_types.get(col)
+            if known:
+                return None, known
             if len(arr) == 0:
                 new = s.astype(pd.StringDtype("python"))
                 self.note(col, "no rows and dtype object; written as SBDF String")
                 return new, "String"
-            if user_type:
-                return None, user_type
             raise SpotfireDataError(
                 f"column {col!r} has dtype object and only missing values, so its SBDF type cannot be "
                 f"determined; give it a dtype, e.g. df[{col!r}] = df[{col!r}].astype('string') "
@@ -463,7 +330,18 @@ class _Normaliser:
                 f"column {col!r} mixes Python types ({found}); SBDF columns hold one type; "
                 + _FIX_MIXED.format(col=col)
             )
-        kind = kinds[0]
+        return self._object_scalars(col, s, kinds[0], missing, values, user_type)
+
+    def _object_scalars(
+        self,
+        col: str,
+        s: pd.Series,
+        kind: type,
+        missing: np.ndarray[Any, Any],
+        values: np.ndarray[Any, Any],
+        user_type: str | None,
+    ) -> tuple[pd.Series | None, str]:
+        """An object column whose values are all of one Python type ``kind``."""
         if kind is bool:
             target: Any = "boolean" if missing.any() else "bool"
             self.note(col, f"object (bool values) → {target} (SBDF Boolean)")
@@ -534,6 +412,18 @@ class _Normaliser:
         return pd.Series(out, index=s.index, name=s.name, dtype=object), "DateTime"
 
 
+def _is_arrow_string(dtype: Any) -> bool:
+    """A pandas dtype whose values live in Arrow string buffers."""
+    if isinstance(dtype, pd.StringDtype):
+        return dtype.storage == "pyarrow"
+    if isinstance(dtype, pd.ArrowDtype):
+        import pyarrow as pa
+
+        pat = dtype.pyarrow_dtype
+        return bool(pa.types.is_string(pat) or pa.types.is_large_string(pat) or _is_string_view(pa, pat))
+    return False
+
+
 def _is_string_view(pa: Any, pat: Any) -> bool:
     check = getattr(pa.types, "is_string_view", None)
     return bool(check and check(pat))
@@ -561,18 +451,89 @@ def _has_sub_ms(s: pd.Series) -> bool:
     return bool(((ints % divisor != 0) & (ints != _NAT)).any())
 
 
+def _floor_to_ms(s: pd.Series) -> pd.Series:
+    """A naive datetime64/timedelta64 series floored to milliseconds, as a ``[ms]`` series.
+
+    Integer floor division, not ``Series.dt.floor``: flooring in nanoseconds overflows next to
+    the ns range's minimum (1677-09-21 00:12:43.145...), milliseconds do not.
+    """
+    unit = np.datetime_data(s.dtype)[0]
+    ints = s.to_numpy().view("i8")
+    ms = np.floor_divide(ints, _SUBMS_DIVISOR[unit])
+    ms[ints == _NAT] = _NAT
+    kind = "datetime64" if s.dtype.kind == "M" else "timedelta64"
+    return pd.Series(ms.view(f"{kind}[ms]"), index=s.index, name=s.name, copy=False)
+
+
 def _column_label(name: Any) -> str:
     return name if isinstance(name, str) else str(name)
 
 
-def _prepare(df: pd.DataFrame, *, timezone: str | dt.tzinfo, keep_index: bool) -> _Prepared:
+def _prepare(
+    df: pd.DataFrame,
+    *,
+    timezone: str | dt.tzinfo,
+    keep_index: bool,
+    arrow_strings: bool = False,
+    known_types: Mapping[str, str] | None = None,
+) -> _Prepared:
+    """Normalise ``df``. ``known_types`` (the schema of earlier batches) types all-missing object
+    columns that would otherwise be an error."""
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"expected a pandas DataFrame, got {type(df).__name__}")
-    normaliser = _Normaliser(timezone)
+    normaliser = _Normaliser(timezone, arrow_strings=arrow_strings)
+    normaliser.known_types = dict(known_types or {})
     notes = normaliser.notes
-
-    # Column names: unique, non-empty strings.
     original = list(df.columns)
+    labels = column_labels(original, notes)
+    index_cols = _index_columns(df, labels, notes) if keep_index else []
+    if not keep_index and not _is_default_index(df.index):
+        notes.append("index dropped (SBDF has no index); pass keep_index=True to write it as column(s)")
+    if df.shape[1] + len(index_cols) == 0:
+        raise SpotfireDataError(
+            "the DataFrame has no columns; SBDF needs at least one column "
+            "(spotfire.sbdf.import_data cannot read a table without columns)"
+        )
+
+    # User-set Spotfire types (spotfire.set_spotfire_types) are kept.
+    user_types = {pos: t for pos, name in enumerate(original) if (t := df[name].attrs.get("spotfire_type"))}
+    column_types: dict[str, str] = {}
+    leading: list[tuple[str, pd.Series]] = []
+    for label, series in index_cols:
+        new, sbdf_type = normaliser.column(label, series, None)
+        leading.append((label, series if new is None else new))
+        column_types[label] = sbdf_type
+    replacements: list[tuple[int, pd.Series]] = []
+    for pos, label in enumerate(labels):
+        new, sbdf_type = normaliser.column(label, df.iloc[:, pos], user_types.get(pos))
+        if new is not None:
+            replacements.append((pos, new))
+        column_types[label] = sbdf_type
+    # Index columns first, in index order.
+    column_types = {k: column_types[k] for k in [n for n, _ in leading] + labels}
+
+    out = df.copy(deep=False)
+    for pos, new in replacements:
+        out.isetitem(pos, _raw(new))
+    if labels != original:
+        out.columns = pd.Index(labels, dtype=object)
+    if not _is_default_index(out.index):
+        out.index = pd.RangeIndex(len(out))
+    for i, (label, series) in enumerate(leading):
+        out.insert(i, label, _raw(series))
+
+    # Re-apply user-set Spotfire types last: pandas keeps them in its item cache until `out` changes.
+    for pos, t in user_types.items():
+        out[labels[pos]].attrs["spotfire_type"] = t
+    return _Prepared(frame=out, notes=notes, column_types=column_types)
+
+
+def _is_default_index(index: pd.Index) -> bool:
+    return isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1
+
+
+def column_labels(original: list[Any], notes: list[str]) -> list[str]:
+    """Column names as unique, non-empty strings (notes for converted names)."""
     dup = pd.Index(original)
     if dup.has_duplicates:
         names = list(dict.fromkeys(dup[dup.duplicated()]))
@@ -597,79 +558,36 @@ def _prepare(df: pd.DataFrame, *, timezone: str | dt.tzinfo, keep_index: bool) -
             f"duplicate column names after converting names to str: {', '.join(map(repr, clashes))}; "
             "rename the columns so their str() values are unique"
         )
+    return labels
 
-    # Index levels that become leading columns.
+
+def _index_columns(df: pd.DataFrame, labels: list[str], notes: list[str]) -> list[tuple[str, pd.Series]]:
+    """The index levels that become leading columns (keep_index=True)."""
+    index = df.index
     index_cols: list[tuple[str, pd.Series]] = []
-    if keep_index:
-        index = df.index
-        level_names: list[str] = []
-        for i in range(index.nlevels):
-            lname = index.names[i]
-            if lname is None:
-                label = "index" if index.nlevels == 1 else f"level_{i}"
-            else:
-                label = _column_label(lname)
-                if label == "":
-                    raise SpotfireDataError(
-                        f"index level {i} has an empty name; name it, e.g. df.index.name = 'id' "
-                        "(df.index.names = [...] for a MultiIndex)"
-                    )
-            if label in labels or label in level_names:
+    level_names: list[str] = []
+    for i in range(index.nlevels):
+        lname = index.names[i]
+        if lname is None:
+            label = "index" if index.nlevels == 1 else f"level_{i}"
+        else:
+            label = _column_label(lname)
+            if label == "":
                 raise SpotfireDataError(
-                    f"index level {label!r} clashes with a column of the same name; rename it, "
-                    f"e.g. df = df.rename_axis({label + '_index'!r}) (df.index.names = [...] for a "
-                    "MultiIndex), or pass keep_index=False"
+                    f"index level {i} has an empty name; name it, e.g. df.index.name = 'id' "
+                    "(df.index.names = [...] for a MultiIndex)"
                 )
-            level_names.append(label)
-            values = index.get_level_values(i)
-            index_cols.append((label, pd.Series(values, index=pd.RangeIndex(len(df)), name=label)))
-        notes.append(f"index written as leading column(s): {', '.join(repr(n) for n, _ in index_cols)}")
-    elif not isinstance(df.index, pd.RangeIndex) or df.index.start != 0 or df.index.step != 1:
-        notes.append("index dropped (SBDF has no index); pass keep_index=True to write it as column(s)")
-
-    if df.shape[1] + len(index_cols) == 0:
-        raise SpotfireDataError(
-            "the DataFrame has no columns; SBDF needs at least one column "
-            "(spotfire.sbdf.import_data cannot read a table without columns)"
-        )
-
-    # User-set Spotfire types (spotfire.set_spotfire_types) are kept.
-    user_types: dict[int, str] = {}
-    for pos, name in enumerate(original):
-        t = df[name].attrs.get("spotfire_type")
-        if t:
-            user_types[pos] = t
-
-    column_types: dict[str, str] = {}
-    leading: list[tuple[str, pd.Series]] = []
-    for label, series in index_cols:
-        new, sbdf_type = normaliser.column(label, series, None)
-        leading.append((label, series if new is None else new))
-        column_types[label] = sbdf_type
-
-    replacements: list[tuple[int, pd.Series]] = []
-    for pos, label in enumerate(labels):
-        new, sbdf_type = normaliser.column(label, df.iloc[:, pos], user_types.get(pos))
-        if new is not None:
-            replacements.append((pos, new))
-        column_types[label] = sbdf_type
-    # Index columns first, in index order.
-    column_types = {k: column_types[k] for k in [n for n, _ in leading] + labels}
-
-    out = df.copy(deep=False)
-    for pos, new in replacements:
-        out.isetitem(pos, _raw(new))
-    if labels != original:
-        out.columns = pd.Index(labels, dtype=object)
-    if not (isinstance(out.index, pd.RangeIndex) and out.index.start == 0 and out.index.step == 1):
-        out.index = pd.RangeIndex(len(out))
-    for i, (label, series) in enumerate(leading):
-        out.insert(i, label, _raw(series))
-
-    # Re-apply user-set Spotfire types last: pandas keeps them in its item cache until `out` changes.
-    for pos, t in user_types.items():
-        out[labels[pos]].attrs["spotfire_type"] = t
-    return _Prepared(frame=out, notes=notes, column_types=column_types)
+        if label in labels or label in level_names:
+            raise SpotfireDataError(
+                f"index level {label!r} clashes with a column of the same name; rename it, "
+                f"e.g. df = df.rename_axis({label + '_index'!r}) (df.index.names = [...] for a "
+                "MultiIndex), or pass keep_index=False"
+            )
+        level_names.append(label)
+        values = index.get_level_values(i)
+        index_cols.append((label, pd.Series(values, index=pd.RangeIndex(len(df)), name=label)))
+    notes.append(f"index written as leading column(s): {', '.join(repr(n) for n, _ in index_cols)}")
+    return index_cols
 
 
 def _raw(s: pd.Series) -> Any:
