@@ -25,6 +25,8 @@ import httpx
 import requests
 import tenacity
 
+from airflow_provider_spotfire import _validation as validate
+from airflow_provider_spotfire._connection import is_plain_http_answer, plain_http_message
 from airflow_provider_spotfire.exceptions import (
     SpotfireApiError,
     SpotfireTLSError,
@@ -181,8 +183,10 @@ def raise_for_response(
 def transport_error(method: str, path: str, exc: BaseException, *, sent: bool) -> SpotfireTransportError:
     """A :class:`SpotfireTransportError` for a failed send; ``sent`` says the server may have acted."""
     text = str(exc)
-    if "CERTIFICATE_VERIFY_FAILED" in text or "SSL" in type(exc).__name__ or "ssl" in text.lower():
-        err: SpotfireTransportError = SpotfireTLSError(
+    if is_plain_http_answer(exc):
+        err: SpotfireTransportError = SpotfireTLSError(plain_http_message(method, path))
+    elif "CERTIFICATE_VERIFY_FAILED" in text or "SSL" in type(exc).__name__ or "ssl" in text.lower():
+        err = SpotfireTLSError(
             f"TLS verification failed for {method} {path}: {_short(text)}. Install the server's CA "
             "bundle and point the connection extra `verify` at it (verification stays on by default)."
         )
@@ -213,6 +217,11 @@ class RetryPolicy:
     max_backoff: float = 30.0
     max_retry_after: float = 300.0
     max_total_wait: float = 900.0
+
+    def __post_init__(self) -> None:
+        validate.backoff_fields(
+            self, "max_attempts", "initial_backoff", "max_backoff", "max_retry_after", "max_total_wait"
+        )
 
     def is_retryable(self, exc: BaseException, idempotent: bool) -> bool:
         if isinstance(exc, SpotfireTLSError):

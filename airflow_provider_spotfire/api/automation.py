@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
+from airflow_provider_spotfire import _validation as validate
 from airflow_provider_spotfire._http import HttpResponse
 from airflow_provider_spotfire.api import scopes as S
 from airflow_provider_spotfire.api.base import ApiRequest
@@ -256,6 +257,7 @@ class AutomationJobSource:
             raise SpotfireConfigurationError(
                 f"job_xml must be an Automation Services job definition (XML starting with '<'); {hint}."
             )
+        validate.job_source(self.library_path, self.library_id, self.job_xml)
 
     @property
     def kind(self) -> str:
@@ -324,6 +326,7 @@ def build_start_from_library(
         raise SpotfireConfigurationError(
             "Start a library job with exactly one of library_path or library_id."
         )
+    validate.job_source(library_path, library_id, None)
     params = {"path": library_path} if library_path else {"id": library_id}
     source = f"library job {library_path!r}" if library_path else f"library job id {library_id}"
     return ApiRequest(
@@ -343,6 +346,7 @@ def build_start_from_xml(job_xml: str | bytes, *, path: str | None = None) -> Ap
     body = job_xml.encode("utf-8") if isinstance(job_xml, str) else job_xml
     if not body.strip():
         raise SpotfireConfigurationError("job_xml is empty; pass the Automation Services job definition.")
+    validate.job_xml(body, well_formed=False)  # DTDs refused here; the server judges the rest
     return ApiRequest(
         "POST",
         f"{AS_JOB_PATH}/start-content",
@@ -430,6 +434,9 @@ class BusyRetry:
     initial_delay: float = 5.0
     max_delay: float = 60.0
     max_wait: float = 600.0
+
+    def __post_init__(self) -> None:
+        validate.backoff_fields(self, "max_attempts", "initial_delay", "max_delay", "max_wait")
 
     def delays(self) -> Iterator[float]:
         """Seconds to wait before starts 2, 3, ... (bounded by max_attempts and max_wait)."""

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+from airflow_provider_spotfire import _validation as validate
 from airflow_provider_spotfire._http import HttpResponse
 from airflow_provider_spotfire.api import scopes as S
 from airflow_provider_spotfire.api.base import ApiRequest
@@ -168,6 +169,8 @@ def quote_segment(value: str, what: str) -> str:
     text = str(value).strip() if value is not None else ""
     if text in ("", ".", ".."):
         raise SpotfireConfigurationError(f"The {what} must be a non-empty name or id, got {value!r}.")
+    if what.endswith(" id"):  # ids never hold '/', '?', '#', '%': refuse instead of a raw 404
+        validate.url_segment(what.replace(" ", "_"), text, kind=what.removesuffix(" id"))
     return quote(text, safe="")
 
 

@@ -10,7 +10,11 @@ from typing import Any, TypeVar
 import httpx
 from airflow.providers.common.compat.sdk import BaseHook
 
-from airflow_provider_spotfire._connection import SpotfireConnectionConfig
+from airflow_provider_spotfire._connection import (
+    SpotfireConnectionConfig,
+    connection_lookup_failed,
+    warn_unverified_once,
+)
 from airflow_provider_spotfire._http import AsyncTransport, RetryPolicy, SyncTransport, new_async_client
 from airflow_provider_spotfire._secrets import amask, mask
 from airflow_provider_spotfire._tokens import (
@@ -102,6 +106,7 @@ class SpotfireHookBase(_SpotfireHookCommon):
     @cached_property
     def transport(self) -> SyncTransport:
         cfg = self.config
+        warn_unverified_once(cfg)
         return SyncTransport(
             verify=cfg.verify, timeout=cfg.timeout, policy=self.retry_policy, client_id=cfg.client_id
         )
@@ -175,7 +180,10 @@ class SpotfireAsyncHookBase(_SpotfireHookCommon):
         if self._config is None:
             from airflow.providers.common.compat.connection import get_async_connection
 
-            conn = await get_async_connection(self.spotfire_conn_id, hook=self)
+            try:
+                conn = await get_async_connection(self.spotfire_conn_id, hook=self)
+            except Exception as exc:
+                raise connection_lookup_failed(self.spotfire_conn_id, exc) from exc
             config = SpotfireConnectionConfig.from_connection(conn)
             for secret in config.secrets():
                 await amask(secret)
@@ -184,6 +192,7 @@ class SpotfireAsyncHookBase(_SpotfireHookCommon):
 
     async def transport(self) -> AsyncTransport:
         cfg = await self.aconfig()
+        warn_unverified_once(cfg)
         client = _shared_async_client(cfg.verify, cfg.timeout)
         return AsyncTransport(client, policy=self.retry_policy, client_id=cfg.client_id)
 

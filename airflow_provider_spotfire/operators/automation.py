@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import time
-import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
 from airflow.providers.common.compat.sdk import BaseOperator, Context, ResumableJobMixin
 
+from airflow_provider_spotfire import _validation as validate
 from airflow_provider_spotfire.api.automation import (
     FINISHED,
     AutomationJobSource,
@@ -98,8 +98,7 @@ class SpotfireRunAutomationJobOperator(SpotfireHookMixin, ResumableJobMixin, Bas
                 "(e.g. '/Jobs/Export sales'), library_id (the job file's GUID) or job_xml (inline XML or "
                 f"a .xml file beside the DAG); got {', '.join(given) or 'none'}."
             )
-        if poll_interval <= 0:
-            raise SpotfireConfigurationError(f"poll_interval must be positive, got {poll_interval}.")
+        poll_interval = validate.seconds("poll_interval", poll_interval)
         self.library_path = library_path
         self.library_id = library_id
         self.job_xml = job_xml
@@ -133,14 +132,6 @@ class SpotfireRunAutomationJobOperator(SpotfireHookMixin, ResumableJobMixin, Bas
             library_id=(self.library_id or "").strip() or None,
             job_xml=self.job_xml if self.job_xml and self.job_xml.strip() else None,
         )
-        if source.job_xml is not None:
-            try:
-                ET.fromstring(source.job_xml.strip().encode())
-            except ET.ParseError as exc:
-                raise SpotfireConfigurationError(
-                    f"job_xml of task {self.task_id!r} is not well-formed XML ({exc}); fix the job "
-                    "definition (export it again from Spotfire's Automation Services Job Builder)."
-                ) from None
         return source
 
     def submit_job(self, context: Context) -> str:

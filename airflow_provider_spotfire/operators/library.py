@@ -100,6 +100,21 @@ class SpotfireUploadSbdfOperator(SpotfireHookMixin, BaseOperator):
         self._done = False
         self._killed = False
 
+    @property
+    def chunk_size(self) -> int:
+        """Bytes per chunk (from :attr:`upload_options`)."""
+        return self.upload_options.chunk_size
+
+    @property
+    def parallelism(self) -> int:
+        """Chunks in flight at once (from :attr:`upload_options`)."""
+        return self.upload_options.parallelism
+
+    @property
+    def poll_interval(self) -> float:
+        """Seconds between job status polls (from :attr:`upload_options`)."""
+        return self.upload_options.poll_interval
+
     # ---- execute ---------------------------------------------------------------------------
     def execute(self, context: Context) -> dict[str, Any]:
         """Convert (if needed) and upload; defer while the job finishes when deferrable."""

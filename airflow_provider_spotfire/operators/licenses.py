@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
+from airflow_provider_spotfire import _validation as validate
 from airflow_provider_spotfire.api.licenses import License, LicenseHookMixin, rewrap
 from airflow_provider_spotfire.exceptions import SpotfireConfigurationError, SpotfireError
 from airflow_provider_spotfire.hooks.base import DEFAULT_CONN_ID
@@ -61,6 +62,7 @@ def normalize_functions(value: Any, what: str = "license_functions") -> Function
 
     A string that holds a JSON or Python list (a rendered template) is accepted too.
     """
+    value = validate.license_function_names(value, what)
     if isinstance(value, str):
         value = _literal(value, what) if value.strip() else None
     if value is None:
@@ -261,6 +263,14 @@ def _describe(change: LicenseChange) -> str:
 
 def apply_plan(hook: LicenseHookMixin, group_id: str, plan: LicenseSyncPlan, logger: Logger) -> None:
     """Apply the changes in order; if one fails after others succeeded, say exactly what was done."""
+    for change in plan.changes:
+        if change.action == "remove":
+            logger.warning(
+                "Group %s: removing license %s (functions %s): it is not listed and remove_unlisted=True.",
+                group_id,
+                change.license,
+                ", ".join(change.before) or "none",
+            )
     for index, change in enumerate(plan.changes):
         try:
             _apply(hook, group_id, change)
@@ -434,6 +444,8 @@ class SpotfireSetGroupLicenseOperator(SpotfireHookMixin, BaseOperator):
         self.spotfire_conn_id = spotfire_conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:
+        validate.url_segment("group_id", self.group_id)
+        normalize_functions(self.license_functions)  # the shape, before any request
         return set_group_license(
             self.hook, self.group_id, self.license_name, self.license_functions, self.log
         )
@@ -469,6 +481,7 @@ class SpotfireRemoveGroupLicenseOperator(SpotfireHookMixin, BaseOperator):
         self.spotfire_conn_id = spotfire_conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:
+        validate.url_segment("group_id", self.group_id)
         return remove_group_license(self.hook, self.group_id, self.license_name, self.log)
 
 
@@ -481,6 +494,8 @@ class SpotfireSyncGroupLicensesOperator(SpotfireHookMixin, BaseOperator):
     :param remove_unlisted: also remove licenses set on the group but not listed (inherited
         licenses are never touched).
     :param dry_run: only compute and return the changes.
+    :param allow_remove_all: with ``remove_unlisted``, allow an empty ``licenses`` (removes every
+        explicit license of the group); without it an empty set is refused before any request.
     :param spotfire_conn_id: the ``spotfire`` connection.
 
     Names are validated before anything is written. Returns (XCom) the diff:
@@ -499,6 +514,7 @@ class SpotfireSyncGroupLicensesOperator(SpotfireHookMixin, BaseOperator):
         licenses: LicenseSpec,
         remove_unlisted: bool = False,
         dry_run: bool = False,
+        allow_remove_all: bool = False,
         spotfire_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
@@ -506,11 +522,19 @@ class SpotfireSyncGroupLicensesOperator(SpotfireHookMixin, BaseOperator):
         self.group_id = group_id
         self.licenses = licenses
         self.remove_unlisted = remove_unlisted
+        self.allow_remove_all = allow_remove_all
         # not ``self.dry_run``: that is BaseOperator.dry_run(), a method
         self.is_dry_run = dry_run
         self.spotfire_conn_id = spotfire_conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:
+        validate.url_segment("group_id", self.group_id)
+        validate.license_sync_scope(
+            self.licenses,
+            remove_unlisted=self.remove_unlisted,
+            allow_remove_all=self.allow_remove_all,
+            group_id=self.group_id,
+        )
         return sync_group_licenses(
             self.hook,
             self.group_id,

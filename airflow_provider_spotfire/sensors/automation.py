@@ -14,6 +14,7 @@ from airflow.providers.common.compat.sdk import (
     PokeReturnValue,
 )
 
+from airflow_provider_spotfire import _validation as validate
 from airflow_provider_spotfire.api.automation import JobOutcome, JobWatch, failure_message
 from airflow_provider_spotfire.exceptions import SpotfireConfigurationError, SpotfireJobError
 from airflow_provider_spotfire.operators.base import SpotfireHookMixin, default_deferrable
@@ -48,7 +49,7 @@ class SpotfireAutomationJobSensor(SpotfireHookMixin, BaseSensorOperator):
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("poke_interval", 30)
-        super().__init__(**kwargs)
+        super().__init__(**validate.sensor_timing(kwargs))
         self.job_id = job_id
         self.deferrable = deferrable
         self.spotfire_conn_id = spotfire_conn_id

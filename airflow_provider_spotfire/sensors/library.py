@@ -8,6 +8,7 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import BaseSensorOperator, Context, PokeReturnValue
 
+from airflow_provider_spotfire import _validation as validate
 from airflow_provider_spotfire.api.library import UploadJob
 from airflow_provider_spotfire.exceptions import SpotfireJobError, SpotfireNotFoundError
 from airflow_provider_spotfire.operators.base import SpotfireHookMixin, default_deferrable
@@ -35,7 +36,7 @@ class SpotfireUploadJobSensor(SpotfireHookMixin, BaseSensorOperator):
         deferrable: bool = default_deferrable(),
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(**validate.sensor_timing(kwargs))
         self.job_id = job_id
         self.spotfire_conn_id = spotfire_conn_id
         self.deferrable = deferrable

@@ -12,6 +12,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_spotfire import _validation as validate
 from airflow_provider_spotfire._http import RetryPolicy
 from airflow_provider_spotfire.api.automation import ExecutionStatus, JobOutcome, JobWatch, failure_message
 from airflow_provider_spotfire.exceptions import SpotfireApiError, SpotfireError
@@ -111,8 +112,8 @@ class SpotfireAutomationJobTrigger(BaseTrigger):
         super().__init__()
         self.job_id = job_id
         self.spotfire_conn_id = spotfire_conn_id
-        self.poll_interval = float(poll_interval)
-        self.deadline = float(deadline) if deadline is not None else None
+        self.poll_interval = validate.seconds("poll_interval", poll_interval)
+        self.deadline = validate.epoch_deadline("deadline", deadline)
         self.abort_unfinished = abort_unfinished
         self.abort_on_kill = abort_on_kill
         self.task_label = task_label

@@ -347,8 +347,8 @@ def test_files_that_are_not_sbdf_fail_before_any_request(spotfire_emulator, hook
         ({"parallelism": 99}, "parallelism"),
         ({"keywords": [1, 2]}, "keywords must be strings"),
         ({"description": 5}, "description must be a string"),
-        ({"poll_interval": 0}, "poll_interval must be a positive number"),  # no longer dropped
-        ({"finish_timeout": "soon"}, "finish_timeout must be a positive number"),  # no longer dropped
+        ({"poll_interval": 0}, "poll_interval must be more than zero seconds"),  # no longer dropped
+        ({"finish_timeout": "soon"}, "finish_timeout must be a number of seconds"),  # no longer dropped
         ({"chunksize": 10}, r"Unknown upload option\(s\) chunksize; the options are chunk_size, "),
     ],
 )
