@@ -18,6 +18,9 @@ from urllib.parse import urlsplit
 from airflow_provider_spotfire import _validation as validate
 from airflow_provider_spotfire.exceptions import SpotfireConfigurationError
 
+DEFAULT_CONN_ID = "spotfire_default"
+"""The connection id every hook, operator, sensor, trigger and asset uses unless told otherwise."""
+
 GRANT_CLIENT_CREDENTIALS = "client_credentials"
 GRANT_REFRESH_TOKEN = "refresh_token"
 GRANT_TYPES = (GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN)
@@ -102,7 +105,7 @@ class SpotfireConnectionConfig:
     @classmethod
     def from_connection(cls, conn: Any) -> SpotfireConnectionConfig:
         """Build from an Airflow ``Connection`` (sync or async-fetched); raise one clear error if invalid."""
-        conn_id = getattr(conn, "conn_id", None) or "spotfire_default"
+        conn_id = getattr(conn, "conn_id", None) or DEFAULT_CONN_ID
         extra = _extras(conn)
         where = f"Spotfire connection {conn_id!r}"
         base_url, context_path = _server_location(conn, extra, where)

@@ -436,14 +436,13 @@ def explain_create_error(exc: SpotfireApiError, upload: LibraryUpload, client_id
 
 def explain_lost_create(exc: SpotfireTransportError, upload: LibraryUpload) -> SpotfireTransportError:
     """The error for a create whose answer was lost after the request was sent (not retried)."""
-    err = SpotfireTransportError(
+    return SpotfireTransportError(
         f"The connection broke while creating the upload job for {upload.library_path!r}, after the request "
         "was sent: the server may have opened a job whose id never reached us, so it is not retried (a retry "
         "could open a second job). No library item was written; such a job holds no item but counts "
-        f"against the server's open-job limit until the server discards it. Retry the task. Cause: {exc}"
+        f"against the server's open-job limit until the server discards it. Retry the task. Cause: {exc}",
+        request_sent=True,
     )
-    err.request_sent = True  # type: ignore[attr-defined]
-    return err
 
 
 def is_transient(exc: BaseException) -> bool:

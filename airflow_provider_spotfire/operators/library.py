@@ -11,6 +11,7 @@ from typing import Any, NoReturn
 
 from airflow.providers.common.compat.sdk import BaseOperator, Context
 
+from airflow_provider_spotfire._connection import DEFAULT_CONN_ID
 from airflow_provider_spotfire.api.library import UploadJob, split_library_path
 from airflow_provider_spotfire.assets import create_asset
 from airflow_provider_spotfire.exceptions import SpotfireError
@@ -70,7 +71,7 @@ class SpotfireUploadSbdfOperator(SpotfireHookMixin, BaseOperator):
         keep_index: bool = False,
         deferrable: bool = default_deferrable(),
         poll_interval: float = DEFAULT_POLL_INTERVAL,
-        spotfire_conn_id: str = "spotfire_default",
+        spotfire_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         if "outlets" not in kwargs and isinstance(library_path, str) and "{{" not in library_path:

@@ -13,6 +13,7 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_spotfire import _validation as validate
+from airflow_provider_spotfire._connection import DEFAULT_CONN_ID
 from airflow_provider_spotfire._http import RetryPolicy
 from airflow_provider_spotfire.api.automation import ExecutionStatus, JobOutcome, JobWatch, failure_message
 from airflow_provider_spotfire.exceptions import SpotfireApiError, SpotfireError
@@ -101,7 +102,7 @@ class SpotfireAutomationJobTrigger(BaseTrigger):
     def __init__(
         self,
         job_id: str,
-        spotfire_conn_id: str = "spotfire_default",
+        spotfire_conn_id: str = DEFAULT_CONN_ID,
         poll_interval: float = 15.0,
         deadline: float | None = None,
         abort_unfinished: bool = True,

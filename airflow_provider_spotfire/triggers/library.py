@@ -10,6 +10,7 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_spotfire import _validation as validate
+from airflow_provider_spotfire._connection import DEFAULT_CONN_ID
 from airflow_provider_spotfire.api.library import UploadJob, is_transient
 from airflow_provider_spotfire.exceptions import SpotfireError, SpotfireNotFoundError
 from airflow_provider_spotfire.triggers.events import SpotfireTriggerEvent
@@ -34,7 +35,7 @@ class SpotfireUploadJobTrigger(BaseTrigger):
     def __init__(
         self,
         job_id: str,
-        spotfire_conn_id: str = "spotfire_default",
+        spotfire_conn_id: str = DEFAULT_CONN_ID,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         deadline: float | None = None,
         links: Mapping[str, str] | None = None,

@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
 from airflow_provider_spotfire._http import RetryPolicy
@@ -104,7 +105,6 @@ def test_single_chunk_and_overwrite_replace_the_item(spotfire_emulator, hook, ma
 
 
 def test_a_real_sbdf_file_from_a_dataframe_round_trips(spotfire_emulator, hook, tmp_path):
-    pd = pytest.importorskip("pandas")
     from airflow_provider_spotfire.sbdf import read_sbdf, write_sbdf
 
     df = pd.DataFrame({"region": ["north", "south"], "amount": [1.5, 2.25], "units": [3, 4]})
