@@ -14,9 +14,11 @@ import json
 import logging
 import random
 import re
+import socket
 import ssl
+import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,7 +26,10 @@ from urllib.parse import urlsplit
 import httpx
 import requests
 import tenacity
+import urllib3
 
+from airflow_provider_spotfire import _validation as validate
+from airflow_provider_spotfire._connection import is_plain_http_answer, plain_http_message
 from airflow_provider_spotfire.exceptions import (
     SpotfireApiError,
     SpotfireTLSError,
@@ -178,21 +183,81 @@ def raise_for_response(
     )
 
 
+def _exception_chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and every exception it wraps: ``__cause__``, ``__context__``, urllib3's ``reason``, ``args``."""
+    seen: set[int] = set()
+    stack = [exc]
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        wrapped = (current.__cause__, current.__context__, getattr(current, "reason", None), *current.args)
+        stack.extend(e for e in wrapped if isinstance(e, BaseException))
+
+
+def _loaded(module: str, *names: str) -> tuple[type[BaseException], ...]:
+    """Exception classes of an async client library, if it is imported (else it raised none of them)."""
+    loaded = sys.modules.get(module)
+    found = (getattr(loaded, name, None) for name in names) if loaded is not None else ()
+    return tuple(cls for cls in found if isinstance(cls, type) and issubclass(cls, BaseException))
+
+
+def _tls_exception_types() -> tuple[type[BaseException], ...]:
+    return (
+        ssl.SSLError,
+        ssl.CertificateError,
+        requests.exceptions.SSLError,
+        urllib3.exceptions.SSLError,
+        *_loaded("aiohttp", "ClientSSLError"),
+    )
+
+
+def _not_sent_exception_types() -> tuple[type[BaseException], ...]:
+    """The connection was never made, so the request never left: DNS failure, refusal, connect timeout."""
+    return (
+        urllib3.exceptions.NewConnectionError,  # NameResolutionError is a subclass
+        urllib3.exceptions.ConnectTimeoutError,
+        requests.exceptions.ConnectTimeout,
+        ConnectionRefusedError,
+        socket.gaierror,
+        *_loaded("aiohttp", "ClientConnectorError", "ConnectionTimeoutError"),
+        *_loaded("httpx", "ConnectError", "ConnectTimeout"),
+    )
+
+
+def is_tls_failure(exc: BaseException) -> bool:
+    """Whether a send failed in TLS (certificate, handshake), judged by the exception types it chains."""
+    tls = _tls_exception_types()
+    return any(isinstance(e, tls) for e in _exception_chain(exc))
+
+
+def never_sent(exc: BaseException) -> bool:
+    """Whether a send failed before the request could reach the server (no connection, or TLS)."""
+    not_sent = _not_sent_exception_types()
+    return is_tls_failure(exc) or any(isinstance(e, not_sent) for e in _exception_chain(exc))
+
+
 def transport_error(method: str, path: str, exc: BaseException, *, sent: bool) -> SpotfireTransportError:
-    """A :class:`SpotfireTransportError` for a failed send; ``sent`` says the server may have acted."""
+    """A :class:`SpotfireTransportError` for a failed send; ``sent`` says the server may have acted.
+
+    TLS failures (by exception type, anywhere in the chain) become :class:`SpotfireTLSError`.
+    """
     text = str(exc)
-    if "CERTIFICATE_VERIFY_FAILED" in text or "SSL" in type(exc).__name__ or "ssl" in text.lower():
-        err: SpotfireTransportError = SpotfireTLSError(
+    if is_plain_http_answer(exc):
+        return SpotfireTLSError(plain_http_message(method, path), request_sent=False)
+    if is_tls_failure(exc):
+        return SpotfireTLSError(
             f"TLS verification failed for {method} {path}: {_short(text)}. Install the server's CA "
-            "bundle and point the connection extra `verify` at it (verification stays on by default)."
+            "bundle and point the connection extra `verify` at it (verification stays on by default).",
+            request_sent=False,
         )
-    else:
-        err = SpotfireTransportError(
-            f"Could not reach Spotfire for {method} {path}: {type(exc).__name__}: {_short(text)}. "
-            "Check the host/port of the connection and that the server is up."
-        )
-    err.request_sent = sent  # type: ignore[attr-defined]
-    return err
+    return SpotfireTransportError(
+        f"Could not reach Spotfire for {method} {path}: {type(exc).__name__}: {_short(text)}. "
+        "Check the host/port of the connection and that the server is up.",
+        request_sent=sent,
+    )
 
 
 def _short(text: str, limit: int = 300) -> str:
@@ -214,11 +279,16 @@ class RetryPolicy:
     max_retry_after: float = 300.0
     max_total_wait: float = 900.0
 
+    def __post_init__(self) -> None:
+        validate.backoff_fields(
+            self, "max_attempts", "initial_backoff", "max_backoff", "max_retry_after", "max_total_wait"
+        )
+
     def is_retryable(self, exc: BaseException, idempotent: bool) -> bool:
         if isinstance(exc, SpotfireTLSError):
             return False
         if isinstance(exc, SpotfireTransportError):
-            return idempotent or not getattr(exc, "request_sent", True)
+            return idempotent or not exc.request_sent
         if isinstance(exc, SpotfireApiError):
             if idempotent:
                 return exc.status_code in RETRYABLE_STATUSES
@@ -299,16 +369,8 @@ class SyncTransport:
                 verify=self.verify,  # explicit: REQUESTS_CA_BUNDLE must not override verify=False
                 allow_redirects=False,
             )
-        except requests.exceptions.SSLError as exc:
-            raise transport_error(req.method, req.path, exc, sent=False) from None
-        except requests.exceptions.ConnectTimeout as exc:
-            raise transport_error(req.method, req.path, exc, sent=False) from None
-        except requests.exceptions.ConnectionError as exc:
-            # urllib3 wraps "refused/DNS" as NewConnectionError: the request never left.
-            sent = "NewConnectionError" not in repr(exc) and "NameResolution" not in repr(exc)
-            raise transport_error(req.method, req.path, exc, sent=sent) from None
         except requests.exceptions.RequestException as exc:
-            raise transport_error(req.method, req.path, exc, sent=True) from None
+            raise transport_error(req.method, req.path, exc, sent=not never_sent(exc)) from None
         response = HttpResponse(r.status_code, r.headers, r.content)
         return _check_status(req, response, self.client_id)
 
@@ -379,6 +441,8 @@ __all__ = [
     "HttpResponse",
     "RetryPolicy",
     "SyncTransport",
+    "is_tls_failure",
+    "never_sent",
     "new_async_client",
     "parse_retry_after",
     "raise_for_response",

@@ -31,12 +31,14 @@ from airflow_provider_spotfire._connection import (
     AUTH_BASIC,
     GRANT_REFRESH_TOKEN,
     SpotfireConnectionConfig,
+    token_endpoint_not_found,
 )
 from airflow_provider_spotfire._http import AsyncTransport, HttpRequest, HttpResponse, SyncTransport
 from airflow_provider_spotfire._secrets import amask, mask
 from airflow_provider_spotfire.exceptions import (
     SpotfireApiError,
     SpotfireAuthenticationError,
+    SpotfireError,
 )
 
 log = logging.getLogger(__name__)
@@ -294,7 +296,9 @@ class TokenManager:
             self._refresh_token = stored
             mask(stored)
 
-    def _explain(self, exc: SpotfireApiError, key: frozenset[str]) -> SpotfireApiError:
+    def _explain(self, exc: SpotfireApiError, key: frozenset[str]) -> SpotfireError:
+        if exc.status_code == 404:
+            return token_endpoint_not_found(self.config, self._token_path)
         if exc.code == "invalid_scope" and key != ALL_GRANTED:
             exc.args = (f"{exc.args[0]} Requested scope(s): {' '.join(sorted(key))}.",)
         return exc

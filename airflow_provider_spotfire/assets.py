@@ -12,6 +12,8 @@ from urllib.parse import SplitResult, quote, unquote
 
 from airflow.providers.common.compat.sdk import Asset
 
+from airflow_provider_spotfire._connection import DEFAULT_CONN_ID
+
 SCHEME = "spotfire"
 
 
@@ -38,7 +40,7 @@ def sanitize_uri(uri: SplitResult) -> SplitResult:
 
 
 def create_asset(
-    *, conn_id: str = "spotfire_default", library_path: str, extra: dict[str, Any] | None = None
+    *, conn_id: str = DEFAULT_CONN_ID, library_path: str, extra: dict[str, Any] | None = None
 ) -> Asset:
     """An Asset for the library item ``library_path`` on the server of ``conn_id``."""
     return Asset(uri=library_item_uri(conn_id, library_path), extra=extra or {})

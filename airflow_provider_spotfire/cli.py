@@ -16,10 +16,9 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
+from airflow_provider_spotfire._connection import DEFAULT_CONN_ID
 from airflow_provider_spotfire._login import DEFAULT_TIMEOUT, run_login, run_revoke
 from airflow_provider_spotfire.exceptions import SpotfireError
-
-DEFAULT_CONN_ID = "spotfire_default"
 
 
 def _positive_float(text: str) -> float:

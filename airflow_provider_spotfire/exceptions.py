@@ -26,7 +26,16 @@ class SpotfireDataError(SpotfireError, ValueError):
 
 
 class SpotfireTransportError(SpotfireError):
-    """The server could not be reached or the connection broke (DNS, refused, reset, timeout)."""
+    """The server could not be reached or the connection broke (DNS, refused, reset, timeout).
+
+    ``request_sent`` is False when the request certainly never reached the server (DNS failure,
+    connection refused, connect timeout, TLS handshake), so even a non-idempotent request may be
+    sent again; True when the server may have received (and acted on) it.
+    """
+
+    def __init__(self, message: str, *, request_sent: bool = True) -> None:
+        super().__init__(message)
+        self.request_sent = request_sent
 
 
 class SpotfireTLSError(SpotfireTransportError):
@@ -44,6 +53,10 @@ class SpotfireJobError(SpotfireError):
 
 class SpotfireTimeoutError(SpotfireJobError):
     """A wait for a remote job passed its deadline (the job is aborted where possible)."""
+
+
+class SpotfireAutomationBusyError(SpotfireJobError):
+    """Automation Services kept answering Busy to a start until the retry bound was exhausted."""
 
 
 class SpotfireApiError(SpotfireError):

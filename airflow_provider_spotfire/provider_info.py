@@ -4,13 +4,95 @@ from __future__ import annotations
 
 from typing import Any
 
+from airflow_provider_spotfire._version import __version__
+
 INTEGRATION = "Spotfire"
+
+
+def _field(label: str, description: str, kind: str, **schema: Any) -> dict[str, Any]:
+    """One connection-form field: a nullable JSON-schema ``kind`` with ``schema`` extras."""
+    return {"label": label, "description": description, "schema": {"type": [kind, "null"], **schema}}
+
+
+CONNECTION_FIELDS: dict[str, Any] = {
+    "grant_type": _field(
+        "Grant type",
+        "client_credentials for an API client with profile 'other'; refresh_token for a web/native "
+        "client acting for a user (bootstrap the token with `airflow-spotfire login`).",
+        "string",
+        enum=["client_credentials", "refresh_token"],
+        default="client_credentials",
+    ),
+    "refresh_token": _field(
+        "Refresh token",
+        "Only for grant type refresh_token. Written by `airflow-spotfire login`.",
+        "string",
+        format="password",
+    ),
+    "scopes": _field(
+        "Scopes (override)",
+        "Space-separated. Leave empty: each call asks for exactly the scope its API needs "
+        "(api.rest.library.upload, api.rest.automation-services-job.execute, api.licenses.read, "
+        "api.licenses.write).",
+        "string",
+    ),
+    "client_auth_method": _field(
+        "Client authentication",
+        "How the client id/secret reach the token endpoint: HTTP Basic (Spotfire's documented way) "
+        "or in the form body.",
+        "string",
+        enum=["client_secret_basic", "client_secret_post"],
+        default="client_secret_basic",
+    ),
+    "verify": _field(
+        "Verify TLS",
+        "true (default), false, or the path of a CA bundle on the workers.",
+        "string",
+        default="true",
+    ),
+    "timeout": _field("Timeout (seconds)", "Per HTTP request (connect and read).", "number", default=60),
+    "context_path": _field(
+        "Context path", "Where Spotfire Server is mounted on the host.", "string", default="/spotfire"
+    ),
+    "allow_insecure_http": _field(
+        "Allow plain http to non-loopback hosts",
+        "Off by default: http is accepted only for localhost/127.0.0.1/[::1].",
+        "boolean",
+        default=False,
+    ),
+}
+"""The ``spotfire`` connection's extra fields, as the connection form renders them (Airflow 3.2+)."""
+
+UI_FIELD_BEHAVIOUR: dict[str, Any] = {
+    "hidden-fields": ["schema", "extra", "port"],
+    "relabeling": {
+        "host": "Spotfire Server URL",
+        "login": "Client ID",
+        "password": "Client secret",
+    },
+    "placeholders": {
+        "host": "https://spotfire.example.com:8443",
+        "login": "client id printed by register-api-client",
+        "password": "client secret printed by register-api-client",
+        "scopes": "api.rest.library.upload api.licenses.read",
+        "verify": "true | false | /etc/ssl/certs/corp-ca.pem",
+        "refresh_token": "written by: airflow-spotfire login --conn-id spotfire_default",
+    },
+}
+
+
+def _modules(*modules: str) -> list[dict[str, Any]]:
+    """One integration entry naming our modules (relative to the package)."""
+    return [
+        {
+            "integration-name": INTEGRATION,
+            "python-modules": [f"airflow_provider_spotfire.{m}" for m in modules],
+        }
+    ]
 
 
 def get_provider_info() -> dict[str, Any]:
     """Return the provider info dict (Airflow's provider_info schema)."""
-    from airflow_provider_spotfire import __version__
-
     return {
         "package-name": "airflow-provider-spotfire",
         "name": "Spotfire",
@@ -23,37 +105,10 @@ def get_provider_info() -> dict[str, Any]:
                 "tags": ["service"],
             }
         ],
-        "hooks": [
-            {"integration-name": INTEGRATION, "python-modules": ["airflow_provider_spotfire.hooks.spotfire"]}
-        ],
-        "operators": [
-            {
-                "integration-name": INTEGRATION,
-                "python-modules": [
-                    "airflow_provider_spotfire.operators.library",
-                    "airflow_provider_spotfire.operators.automation",
-                    "airflow_provider_spotfire.operators.licenses",
-                ],
-            }
-        ],
-        "sensors": [
-            {
-                "integration-name": INTEGRATION,
-                "python-modules": [
-                    "airflow_provider_spotfire.sensors.library",
-                    "airflow_provider_spotfire.sensors.automation",
-                ],
-            }
-        ],
-        "triggers": [
-            {
-                "integration-name": INTEGRATION,
-                "python-modules": [
-                    "airflow_provider_spotfire.triggers.library",
-                    "airflow_provider_spotfire.triggers.automation",
-                ],
-            }
-        ],
+        "hooks": _modules("hooks.spotfire"),
+        "operators": _modules("operators.library", "operators.automation", "operators.licenses"),
+        "sensors": _modules("sensors.library", "sensors.automation"),
+        "triggers": _modules("triggers.library", "triggers.automation"),
         "transfers": [
             {
                 "source-integration-name": "Common SQL",
@@ -77,77 +132,8 @@ def get_provider_info() -> dict[str, Any]:
                 "connection-type": "spotfire",
                 "hook-class-name": "airflow_provider_spotfire.hooks.spotfire.SpotfireHook",
                 "hook-name": "Spotfire",
-                "conn-fields": {
-                    "grant_type": {
-                        "label": "Grant type",
-                        "description": "client_credentials for an API client with profile 'other'; "
-                        "refresh_token for a web/native client acting for a user "
-                        "(bootstrap the token with `airflow-spotfire login`).",
-                        "schema": {
-                            "type": ["string", "null"],
-                            "enum": ["client_credentials", "refresh_token"],
-                            "default": "client_credentials",
-                        },
-                    },
-                    "refresh_token": {
-                        "label": "Refresh token",
-                        "description": "Only for grant type refresh_token. Written by `airflow-spotfire login`.",
-                        "schema": {"type": ["string", "null"], "format": "password"},
-                    },
-                    "scopes": {
-                        "label": "Scopes (override)",
-                        "description": "Space-separated. Leave empty: each call asks for exactly the scope "
-                        "its API needs (api.rest.library.upload, api.rest.automation-services-job.execute, "
-                        "api.licenses.read, api.licenses.write).",
-                        "schema": {"type": ["string", "null"]},
-                    },
-                    "client_auth_method": {
-                        "label": "Client authentication",
-                        "description": "How the client id/secret reach the token endpoint: HTTP Basic "
-                        "(Spotfire's documented way) or in the form body.",
-                        "schema": {
-                            "type": ["string", "null"],
-                            "enum": ["client_secret_basic", "client_secret_post"],
-                            "default": "client_secret_basic",
-                        },
-                    },
-                    "verify": {
-                        "label": "Verify TLS",
-                        "description": "true (default), false, or the path of a CA bundle on the workers.",
-                        "schema": {"type": ["string", "null"], "default": "true"},
-                    },
-                    "timeout": {
-                        "label": "Timeout (seconds)",
-                        "description": "Per HTTP request (connect and read).",
-                        "schema": {"type": ["number", "null"], "default": 60},
-                    },
-                    "context_path": {
-                        "label": "Context path",
-                        "description": "Where Spotfire Server is mounted on the host.",
-                        "schema": {"type": ["string", "null"], "default": "/spotfire"},
-                    },
-                    "allow_insecure_http": {
-                        "label": "Allow plain http to non-loopback hosts",
-                        "description": "Off by default: http is accepted only for localhost/127.0.0.1/[::1].",
-                        "schema": {"type": ["boolean", "null"], "default": False},
-                    },
-                },
-                "ui-field-behaviour": {
-                    "hidden-fields": ["schema", "extra", "port"],
-                    "relabeling": {
-                        "host": "Spotfire Server URL",
-                        "login": "Client ID",
-                        "password": "Client secret",
-                    },
-                    "placeholders": {
-                        "host": "https://spotfire.example.com:8443",
-                        "login": "client id printed by register-api-client",
-                        "password": "client secret printed by register-api-client",
-                        "scopes": "api.rest.library.upload api.licenses.read",
-                        "verify": "true | false | /etc/ssl/certs/corp-ca.pem",
-                        "refresh_token": "written by: airflow-spotfire login --conn-id spotfire_default",
-                    },
-                },
+                "conn-fields": CONNECTION_FIELDS,
+                "ui-field-behaviour": UI_FIELD_BEHAVIOUR,
             }
         ],
     }

@@ -46,7 +46,7 @@ with DAG(
                 "region": pd.array(["North", "South", "East", "West"], dtype="string"),
                 "orders": pd.array([120, 98, 143, 77], dtype="int16"),  # written as SBDF Integer
                 "revenue": [10_250.5, 8_730.0, 12_999.99, 6_120.25],
-                "booked_at": [day + pd.Timedelta(hours=h) for h in (9, 10, 11, 12)],  # converted to UTC
+                "booked_at": [day + pd.Timedelta(h, unit="h") for h in (9, 10, 11, 12)],  # converted to UTC
             }
         )
 

@@ -7,10 +7,15 @@ from __future__ import annotations
 
 import os
 import shutil
+from importlib.metadata import version
 from pathlib import Path
+
+from packaging.version import Version
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE_DAGS = REPO / "example_dags"
+# read from the metadata, so importing this module does not import Airflow (conftest configures it first)
+AIRFLOW_BELOW_3_2 = Version(version("apache-airflow-core")) < Version("3.2")
 
 
 def dags_folder() -> Path:
@@ -55,11 +60,10 @@ def run_dag(source: Path | str, dag_id: str, *, resources: tuple[str, ...] = (),
 
 def _serialize_for_airflow_below_3_2(path: Path) -> None:
     """Airflow < 3.2's ``dag.test()`` needs the DAG serialized in the DB first (3.2+ does it itself)."""
-    try:
-        from airflow.models.dagbag import DagBag, sync_bag_to_db
-    except ImportError:
-        return
+    if not AIRFLOW_BELOW_3_2:
+        return  # (and there airflow.models.dagbag is a deprecated alias)
     from airflow.dag_processing.bundles.manager import DagBundlesManager
+    from airflow.models.dagbag import DagBag, sync_bag_to_db
 
     DagBundlesManager().sync_bundles_to_db()
     sync_bag_to_db(DagBag(dag_folder=str(path)), "dags-folder", None)

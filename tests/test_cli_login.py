@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import ssl
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -23,6 +24,7 @@ from airflow_provider_spotfire._tokens import TokenManager
 from airflow_provider_spotfire.emulator.seed import ALL_SCOPES, API_SCOPES, USER_ALICE
 from airflow_provider_spotfire.exceptions import SpotfireTLSError
 from airflow_provider_spotfire.hooks.spotfire import SpotfireHook
+from tests.helpers import AIRFLOW_BELOW_3_2
 
 NATIVE = "spotfire_native"
 WEB = "spotfire_web"
@@ -44,7 +46,8 @@ class Browser:
 
     def __init__(self, tamper: Callable[[str], str] | None = None, verify: str | bool = True) -> None:
         self.tamper = tamper
-        self.verify = verify
+        # a CA bundle path as an SSL context (httpx deprecates verify=<str>)
+        self.verify = ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify
         self.authorize: httpx.Response | None = None
         self.callback: httpx.Response | None = None
 
@@ -98,6 +101,30 @@ def _extra(conn_id: str) -> dict[str, Any]:
         return json.loads(conn.extra or "{}")
 
 
+def _hook(conn_id: str, monkeypatch: pytest.MonkeyPatch) -> SpotfireHook:
+    """The hook, seeing the connection as a task would.
+
+    Outside a task, Airflow 3.1's task SDK reads connections from the environment and secrets backends
+    only (3.2+ also reads the metadata DB there, see ``_AIRFLOW_PROCESS_CONTEXT`` in ``env``); a task
+    gets the DB row from the API server. On 3.1 the row is handed to the hook in the environment
+    while it reads its connection (the CLI, run next, must find it in the DB again).
+    """
+    hook = SpotfireHook(conn_id)
+    if AIRFLOW_BELOW_3_2:
+        from airflow.models.connection import Connection
+        from airflow.utils.session import create_session
+        from sqlalchemy import select
+
+        with create_session() as session:
+            conn = session.scalar(select(Connection).where(Connection.conn_id == conn_id))
+            assert conn is not None
+            row, login = conn.as_json(), conn.login
+        with monkeypatch.context() as patch:
+            patch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", row)
+            assert hook.config.client_id == login  # reads the connection now
+    return hook
+
+
 def _refresh_grant(
     emulator: Any, client_id: str, refresh_token: str, secret: str | None = None
 ) -> httpx.Response:
@@ -149,7 +176,10 @@ def _assert_no_secrets(texts: list[str], *secrets: str | None) -> None:
 
 # ------------------------------------------------------------------------------------------ tests
 def test_native_client_login_then_hook_uses_refresh_token(
-    env: Any, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+    env: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     browser = Browser()
     result = run_login(NATIVE, open_url=browser, timeout=10)
@@ -168,7 +198,7 @@ def test_native_client_login_then_hook_uses_refresh_token(
     stored = env.state.tokens[result.refresh_token]
     assert (stored.kind, stored.client_id, stored.user_id) == ("refresh", "native-client", USER_ALICE)
 
-    hook = SpotfireHook(NATIVE)
+    hook = _hook(NATIVE, monkeypatch)
     token = hook.get_token(("api.rest.library.upload",))
     assert hook.token_manager.token_requests == 1
     issued = env.state.tokens[token.access_token]
@@ -220,7 +250,7 @@ def test_web_client_login_via_cli_main(
         ("airflow-web", "Basic", 200)
     ]
 
-    hook = SpotfireHook(WEB)
+    hook = _hook(WEB, monkeypatch)
     assert hook.list_licenses()
     assert hook.token_manager.token_requests == 1
     _assert_no_secrets([out, err, caplog.text], refresh_token, WEB_SECRET)
@@ -276,12 +306,15 @@ def test_no_browser_prints_the_url_and_times_out(env: Any, capsys: pytest.Captur
 
 
 def test_revoke_makes_token_unusable_and_clears_connection(
-    env: Any, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+    env: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     result = run_login(NATIVE, open_url=Browser(), timeout=10)
     refresh_token = result.refresh_token
     # Rotation: the hook's refresh replaces the token; the rotated one goes to the Variable.
-    hook = SpotfireHook(NATIVE)
+    hook = _hook(NATIVE, monkeypatch)
     hook.get_token(("api.licenses.read",))
     rotated = hook.token_manager._refresh_token
     assert rotated and rotated != refresh_token
@@ -305,7 +338,7 @@ def test_revoke_makes_token_unusable_and_clears_connection(
     assert Variable.get(key, default_var=None) is None
     TokenManager.clear_all()
     with pytest.raises(Exception, match="has no refresh_token extra"):
-        SpotfireHook(NATIVE).get_token(("api.licenses.read",))
+        _hook(NATIVE, monkeypatch).get_token(("api.licenses.read",))
     _assert_no_secrets([out, err, caplog.text], refresh_token, rotated)
 
 

@@ -76,7 +76,9 @@ def test_context_path_from_host_or_extra():
     assert b.server_url == "https://h"
 
 
-def test_extras_are_read_and_legacy_prefix_accepted():
+def test_extras_are_read_and_legacy_prefix_accepted(tmp_path):
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
     cfg = SpotfireConnectionConfig.from_connection(
         conn(
             host="https://h",
@@ -87,7 +89,7 @@ def test_extras_are_read_and_legacy_prefix_accepted():
                 "extra__spotfire__refresh_token": "rt",
                 "scopes": "api.licenses.read, api.rest.library.upload",
                 "client_auth_method": "client_secret_post",
-                "verify": "/etc/ssl/ca.pem",
+                "verify": str(ca),
                 "timeout": "12.5",
             },
         )
@@ -95,7 +97,7 @@ def test_extras_are_read_and_legacy_prefix_accepted():
     assert cfg.refresh_token == "rt"
     assert cfg.scopes_override == ("api.licenses.read", "api.rest.library.upload")
     assert cfg.token_auth_method == "client_secret_post"
-    assert cfg.verify == "/etc/ssl/ca.pem"
+    assert cfg.verify == str(ca)
     assert cfg.timeout == 12.5
     assert set(cfg.secrets()) == {"sec", "rt"}
 
@@ -178,3 +180,61 @@ def test_no_connection_field_name_is_masked_by_airflow():
     fields = get_provider_info()["connection-types"][0]["conn-fields"]
     masked = {name for name in fields if redact("visible", name) != "visible"}
     assert masked == {"refresh_token"}
+
+
+@pytest.mark.parametrize("extra", [{"context_path": ""}, {"context_path": "/"}])
+def test_empty_context_path_means_a_server_at_the_root(extra):
+    cfg = SpotfireConnectionConfig.from_connection(
+        Connection(
+            conn_id="sf",
+            conn_type="spotfire",
+            host="https://h",
+            login="i",
+            password="p",
+            extra=json.dumps(extra),
+        )
+    )
+    assert cfg.server_url == "https://h"
+    assert cfg.default_token_url == "https://h/oauth2/token"
+
+
+@pytest.mark.parametrize(
+    ("host", "fixed"),
+    [
+        ("https//spotfire.example.com", "https://spotfire.example.com"),
+        ("https:/spotfire.example.com", "https://spotfire.example.com"),
+        ("HTTP:spotfire.example.com:8080", "http://spotfire.example.com:8080"),
+    ],
+)
+def test_scheme_typos_are_refused_with_the_fixed_url(host, fixed):
+    with pytest.raises(SpotfireConfigurationError, match=f"has a malformed scheme .*write it as {fixed}\\.$"):
+        SpotfireConnectionConfig.from_connection(conn(host=host, login="i", password="p"))
+
+
+@pytest.mark.parametrize("host", ["httpbin.example.com", "https.example.com", "http-gw.example.com:8443"])
+def test_hosts_that_merely_start_with_http_are_not_typos(host):
+    cfg = SpotfireConnectionConfig.from_connection(conn(host=host, login="i", password="p"))
+    assert cfg.base_url == "https://" + host
+
+
+def test_verify_must_be_a_file_not_a_directory(tmp_path):
+    with pytest.raises(SpotfireConfigurationError, match="nor the path of an existing CA bundle file"):
+        SpotfireConnectionConfig.from_connection(
+            conn(host="https://h", login="i", password="p", extra={"verify": str(tmp_path)})
+        )
+
+
+@pytest.mark.parametrize("timeout", ["nan", "inf", "-1", "0", True])
+def test_timeout_must_be_finite_and_positive(timeout):
+    with pytest.raises(SpotfireConfigurationError, match=r"extra timeout must be .* \(default 60\)\.$"):
+        SpotfireConnectionConfig.from_connection(
+            conn(host="https://h", login="i", password="p", extra={"timeout": timeout})
+        )
+
+
+def test_legacy_prefixed_empty_context_path_keeps_the_default():
+    """Airflow 2 forms saved "" for untouched fields: that is not a request for a server at the root."""
+    cfg = SpotfireConnectionConfig.from_connection(
+        conn(host="https://h", login="i", password="p", extra={"extra__spotfire__context_path": ""})
+    )
+    assert cfg.server_url == "https://h/spotfire"

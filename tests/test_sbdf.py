@@ -10,6 +10,8 @@ import time
 
 import numpy as np
 import pandas as pd
+import pendulum
+import pyarrow as pa
 import pytest
 import spotfire
 from spotfire import sbdf as spotfire_sbdf
@@ -148,7 +150,6 @@ def test_nan_backed_string_dtype_becomes_string(tmp_path):
 
 
 def test_pyarrow_dtypes_become_numpy_or_pandas_dtypes(tmp_path):
-    pa = pytest.importorskip("pyarrow")
     df = pd.DataFrame(
         {
             "i": pd.Series([1, None, 3], dtype="int16[pyarrow]"),
@@ -225,7 +226,6 @@ def test_object_columns_of_one_python_type(tmp_path):
 
 
 def test_object_subclasses_that_spotfire_rejects_are_normalised(tmp_path):
-    pendulum = pytest.importorskip("pendulum")  # Airflow hands these out (e.g. logical_date)
     df = pd.DataFrame(
         {
             "when": pd.Series([pendulum.datetime(2024, 1, 1, 12, tz="Europe/Stockholm"), None], dtype=object),

@@ -114,7 +114,8 @@ def datetime_column(draw, n):
             None if v is None else ((v - _EPOCH) // dt.timedelta(microseconds=1)) // per_us for v in stamps
         ]
     column = np.array(
-        [np.datetime64("NaT") if r is None else np.datetime64(r, unit) for r in raw], f"datetime64[{unit}]"
+        [np.datetime64("NaT", unit) if r is None else np.datetime64(r, unit) for r in raw],
+        f"datetime64[{unit}]",
     )
     expected = [MISSING if r is None else _EPOCH + dt.timedelta(milliseconds=floor_ms(r, unit)) for r in raw]
     return column, expected, "DateTime"
@@ -147,7 +148,8 @@ def timedelta_column(draw, n):
     bound = {"s": days, "ms": days * 1000, "us": 2**63 - 1, "ns": 2**63 - 1}[unit]
     raw = draw(st.lists(nullable(st.integers(-bound, bound)), min_size=n, max_size=n))
     column = np.array(
-        [np.timedelta64("NaT") if r is None else np.timedelta64(r, unit) for r in raw], f"timedelta64[{unit}]"
+        [np.timedelta64("NaT", unit) if r is None else np.timedelta64(r, unit) for r in raw],
+        f"timedelta64[{unit}]",
     )
     expected = [MISSING if r is None else dt.timedelta(milliseconds=floor_ms(r, unit)) for r in raw]
     return column, expected, "TimeSpan"

@@ -1,4 +1,4 @@
-"""Automation Services REST API v1: requests, response models and the hook methods built on them.
+"""Automation Services REST API v1: request builders, response models and the job-state vocabulary.
 
 Four calls (``/spotfire/api/rest/as/job/...``), all with the scope
 ``api.rest.automation-services-job.execute``:
@@ -17,23 +17,23 @@ from __future__ import annotations
 
 import enum
 import random
-import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
+from airflow_provider_spotfire import _validation as validate
 from airflow_provider_spotfire._http import HttpResponse
 from airflow_provider_spotfire.api import scopes as S
 from airflow_provider_spotfire.api.base import ApiRequest
 from airflow_provider_spotfire.exceptions import (
+    SpotfireAutomationBusyError,
     SpotfireConfigurationError,
     SpotfireError,
     SpotfireJobError,
     SpotfireNotFoundError,
 )
-from airflow_provider_spotfire.hooks.base import SpotfireAsyncHookBase, SpotfireHookBase
 
 AS_JOB_PATH = "rest/as/job"
 
@@ -47,7 +47,6 @@ MISSING = "Missing"
 BUSY = "Busy"
 CANCELED = "Canceled"
 STATUS_CODES = (NOT_SET, QUEUED, IN_PROGRESS, FINISHED, FAILED, MISSING, BUSY, CANCELED)
-ACTIVE_STATUS_CODES = frozenset({QUEUED, IN_PROGRESS})
 
 # lower-cased, separator-free spelling -> canonical StatusCode ("in_progress", "CANCELLED", ...)
 _CODE_ALIASES = {c.lower(): c for c in STATUS_CODES} | {"cancelled": CANCELED, "notset": NOT_SET}
@@ -59,7 +58,20 @@ class JobOutcome(enum.StrEnum):
     SUCCESS = "success"  # Finished
     FAILURE = "failure"  # Failed, Canceled, Missing: the job is over and did not succeed
     UNDETERMINED = "undetermined"  # NotSet or a code this provider does not know: fail, abort what may run
-    WAIT = "wait"  # Queued, InProgress, Busy (status calls only): keep polling
+    WAIT = "wait"  # Queued, InProgress, Busy: keep polling
+
+
+# The one table of what a StatusCode of a job means. (A *start* answered Busy is different: no
+# job was created; check_started and the hook's start retry handle that, see ExecutionStatus.is_busy.)
+_OUTCOMES: dict[str, JobOutcome] = {
+    FINISHED: JobOutcome.SUCCESS,
+    FAILED: JobOutcome.FAILURE,
+    CANCELED: JobOutcome.FAILURE,
+    MISSING: JobOutcome.FAILURE,
+    QUEUED: JobOutcome.WAIT,
+    IN_PROGRESS: JobOutcome.WAIT,
+    BUSY: JobOutcome.WAIT,
+}
 
 
 def _squash(text: str) -> str:
@@ -75,15 +87,8 @@ def normalize_status_code(value: Any) -> str:
 
 
 def outcome_of(status_code: str) -> JobOutcome:
-    """The one table mapping a StatusCode to what the operator, sensor and trigger do."""
-    code = normalize_status_code(status_code)
-    if code == FINISHED:
-        return JobOutcome.SUCCESS
-    if code in (FAILED, CANCELED, MISSING):
-        return JobOutcome.FAILURE
-    if code in (QUEUED, IN_PROGRESS, BUSY):
-        return JobOutcome.WAIT
-    return JobOutcome.UNDETERMINED
+    """What a job's StatusCode means for the operator, sensor and trigger (NotSet, unknown: undetermined)."""
+    return _OUTCOMES.get(normalize_status_code(status_code), JobOutcome.UNDETERMINED)
 
 
 @dataclass(frozen=True)
@@ -100,11 +105,12 @@ class ExecutionStatus:
 
     @property
     def is_active(self) -> bool:
-        """Queued or InProgress: the job may still run (and can be waited for or aborted)."""
-        return self.status_code in ACTIVE_STATUS_CODES
+        """The job may still run (outcome WAIT): it can be waited for or aborted."""
+        return self.outcome is JobOutcome.WAIT
 
     @property
     def is_busy(self) -> bool:
+        """Busy: in the answer to a *start*, the server created no job and the start may be repeated."""
         return self.status_code == BUSY
 
     def describe(self) -> str:
@@ -114,6 +120,14 @@ class ExecutionStatus:
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe, in the server's own field names (the operator's return value)."""
         return {"JobId": self.job_id, "StatusCode": self.status_code, "Message": self.message}
+
+
+def status_from_event(job_id: str, job_state: str | None, details: Mapping[str, Any]) -> ExecutionStatus:
+    """The final ExecutionStatus a trigger event carries (``details["status"]``), else its own fields."""
+    carried = details.get("status")
+    if isinstance(carried, Mapping) and carried:
+        return _with_job_id(parse_execution_status(dict(carried), where="the trigger event"), job_id)
+    return ExecutionStatus(job_id, normalize_status_code(job_state))
 
 
 _JOB_ID_KEYS = ("jobid", "id", "job")
@@ -256,6 +270,7 @@ class AutomationJobSource:
             raise SpotfireConfigurationError(
                 f"job_xml must be an Automation Services job definition (XML starting with '<'); {hint}."
             )
+        validate.job_source(self.library_path, self.library_id, self.job_xml)
 
     @property
     def kind(self) -> str:
@@ -278,8 +293,8 @@ class AutomationJobSource:
     def start_request(self) -> ApiRequest[ExecutionStatus]:
         """The start-library or start-content request for this source."""
         if self.job_xml is not None:
-            return build_start_from_xml(self.job_xml, path=self.xml_path)
-        return build_start_from_library(library_path=self.library_path, library_id=self.library_id)
+            return build_start_xml_job(self.job_xml, path=self.xml_path)
+        return build_start_library_job(library_path=self.library_path, library_id=self.library_id)
 
 
 # ------------------------------------------------------------------------------------------ requests
@@ -316,7 +331,7 @@ def check_started(status: ExecutionStatus, source: str) -> ExecutionStatus:
     return status
 
 
-def build_start_from_library(
+def build_start_library_job(
     *, library_path: str | None = None, library_id: str | None = None
 ) -> ApiRequest[ExecutionStatus]:
     """``POST rest/as/job/start-library`` with ``path`` or ``id`` (not idempotent: each call starts a job)."""
@@ -324,6 +339,7 @@ def build_start_from_library(
         raise SpotfireConfigurationError(
             "Start a library job with exactly one of library_path or library_id."
         )
+    validate.job_source(library_path, library_id, None)
     params = {"path": library_path} if library_path else {"id": library_id}
     source = f"library job {library_path!r}" if library_path else f"library job id {library_id}"
     return ApiRequest(
@@ -338,11 +354,12 @@ def build_start_from_library(
     )
 
 
-def build_start_from_xml(job_xml: str | bytes, *, path: str | None = None) -> ApiRequest[ExecutionStatus]:
+def build_start_xml_job(job_xml: str | bytes, *, path: str | None = None) -> ApiRequest[ExecutionStatus]:
     """``POST rest/as/job/start-content`` with the job definition as an ``application/xml`` body."""
     body = job_xml.encode("utf-8") if isinstance(job_xml, str) else job_xml
     if not body.strip():
         raise SpotfireConfigurationError("job_xml is empty; pass the Automation Services job definition.")
+    validate.job_xml(body, well_formed=False)  # DTDs refused here; the server judges the rest
     return ApiRequest(
         "POST",
         f"{AS_JOB_PATH}/start-content",
@@ -361,7 +378,7 @@ def _job_segment(job_id: str) -> str:
     return quote(str(job_id).strip(), safe="")
 
 
-def build_get_status(job_id: str) -> ApiRequest[ExecutionStatus]:
+def build_get_job_status(job_id: str) -> ApiRequest[ExecutionStatus]:
     """``GET rest/as/job/status/{jobId}`` (idempotent). A 404 raises SpotfireNotFoundError."""
     return ApiRequest(
         "GET",
@@ -387,7 +404,7 @@ def _parse_abort(response: HttpResponse, job_id: str) -> ExecutionStatus | None:
         return None  # "200 Job Aborted" has no documented schema: anything else is fine too
 
 
-def build_abort(job_id: str, reason: str | None = None) -> ApiRequest[ExecutionStatus | None]:
+def build_abort_job(job_id: str, reason: str | None = None) -> ApiRequest[ExecutionStatus | None]:
     """``POST rest/as/job/abort/{jobId}?reason=..`` (idempotent: aborting twice is harmless)."""
     return ApiRequest(
         "POST",
@@ -414,10 +431,6 @@ def missing_status(job_id: str, error: SpotfireNotFoundError) -> ExecutionStatus
 # ------------------------------------------------------------------------------------------ Busy
 
 
-class SpotfireAutomationBusyError(SpotfireJobError):
-    """Automation Services kept answering Busy to a start until the retry bound was exhausted."""
-
-
 @dataclass(frozen=True)
 class BusyRetry:
     """How long to keep re-starting a job that the server answers ``Busy`` to.
@@ -431,6 +444,9 @@ class BusyRetry:
     max_delay: float = 60.0
     max_wait: float = 600.0
 
+    def __post_init__(self) -> None:
+        validate.backoff_fields(self, "max_attempts", "initial_delay", "max_delay", "max_wait")
+
     def delays(self) -> Iterator[float]:
         """Seconds to wait before starts 2, 3, ... (bounded by max_attempts and max_wait)."""
         waited = 0.0
@@ -443,11 +459,12 @@ class BusyRetry:
             yield delay
 
     def exhausted(
-        self, source: AutomationJobSource, attempts: int, last: ExecutionStatus, started: float
+        self, source: AutomationJobSource, attempts: int, last: ExecutionStatus, waited: float
     ) -> SpotfireAutomationBusyError:
+        """The error after ``attempts`` starts answered Busy, ``waited`` seconds of backoff in all."""
         return SpotfireAutomationBusyError(
             f"Spotfire Automation Services answered Busy to {attempts} starts of the {source.describe()} "
-            f"over {time.monotonic() - started:.0f}s ({last.message or 'no message'}). Too many jobs are "
+            f"over {waited:.0f}s ({last.message or 'no message'}). Too many jobs are "
             "running: retry later, lower the DAG's concurrency, or raise the bound with "
             "busy_retry=BusyRetry(max_attempts=..., max_wait=...).",
             job_id=last.job_id,
@@ -455,119 +472,23 @@ class BusyRetry:
         )
 
 
-# ------------------------------------------------------------------------------------------ hook mixins
-
-
-class AutomationHookMixin(SpotfireHookBase):
-    """Automation Services REST API v1 methods of :class:`~.hooks.spotfire.SpotfireHook`."""
-
-    def start_automation_job_from_library(
-        self, *, library_path: str | None = None, library_id: str | None = None
-    ) -> ExecutionStatus:
-        """Start a library job once (by path or GUID); may return ``Busy``; raises on a refused start."""
-        return self.call(build_start_from_library(library_path=library_path, library_id=library_id))
-
-    def start_automation_job_from_xml(
-        self, job_xml: str | bytes, *, path: str | None = None
-    ) -> ExecutionStatus:
-        """Start a job from its XML definition once; may return ``Busy``; raises on a refused start."""
-        return self.call(build_start_from_xml(job_xml, path=path))
-
-    def start_automation_job(
-        self, source: AutomationJobSource, *, busy_retry: BusyRetry | None = None
-    ) -> ExecutionStatus:
-        """Start a job, starting again with bounded backoff while the server answers ``Busy``."""
-        policy = busy_retry or BusyRetry()
-        started, attempts = time.monotonic(), 1
-        status = self.call(source.start_request())
-        delays = policy.delays()
-        while status.is_busy:
-            delay = next(delays, None)
-            if delay is None:
-                raise policy.exhausted(source, attempts, status, started)
-            self.log.warning(
-                "Automation Services is Busy (%s); starting again in %.1fs.", status.message, delay
-            )
-            time.sleep(delay)
-            attempts += 1
-            status = self.call(source.start_request())
-        return status
-
-    def get_automation_job_status(self, job_id: str, *, missing_ok: bool = False) -> ExecutionStatus:
-        """The job's ExecutionStatus; with ``missing_ok`` a 404 reads as ``Missing`` instead of raising."""
-        try:
-            return self.call(build_get_status(job_id))
-        except SpotfireNotFoundError as exc:
-            if not missing_ok:
-                raise
-            return missing_status(job_id, exc)
-
-    def abort_automation_job(
-        self, job_id: str, reason: str | None = None, *, missing_ok: bool = True
-    ) -> ExecutionStatus | None:
-        """Abort the job with ``reason``; a job unknown to the server (404) is ignored if ``missing_ok``."""
-        try:
-            return self.call(build_abort(job_id, reason))
-        except SpotfireNotFoundError:
-            if not missing_ok:
-                raise
-            return None
-
-
-class AutomationAsyncHookMixin(SpotfireAsyncHookBase):
-    """Automation Services REST API v1 methods of :class:`~.hooks.spotfire.SpotfireAsyncHook`."""
-
-    async def start_automation_job_from_library(
-        self, *, library_path: str | None = None, library_id: str | None = None
-    ) -> ExecutionStatus:
-        """Async twin of :meth:`AutomationHookMixin.start_automation_job_from_library`."""
-        return await self.call(build_start_from_library(library_path=library_path, library_id=library_id))
-
-    async def start_automation_job_from_xml(
-        self, job_xml: str | bytes, *, path: str | None = None
-    ) -> ExecutionStatus:
-        """Async twin of :meth:`AutomationHookMixin.start_automation_job_from_xml`."""
-        return await self.call(build_start_from_xml(job_xml, path=path))
-
-    async def get_automation_job_status(self, job_id: str, *, missing_ok: bool = False) -> ExecutionStatus:
-        """Async twin of :meth:`AutomationHookMixin.get_automation_job_status`."""
-        try:
-            return await self.call(build_get_status(job_id))
-        except SpotfireNotFoundError as exc:
-            if not missing_ok:
-                raise
-            return missing_status(job_id, exc)
-
-    async def abort_automation_job(
-        self, job_id: str, reason: str | None = None, *, missing_ok: bool = True
-    ) -> ExecutionStatus | None:
-        """Async twin of :meth:`AutomationHookMixin.abort_automation_job`."""
-        try:
-            return await self.call(build_abort(job_id, reason))
-        except SpotfireNotFoundError:
-            if not missing_ok:
-                raise
-            return None
-
-
 __all__ = [
-    "ACTIVE_STATUS_CODES",
     "STATUS_CODES",
-    "AutomationAsyncHookMixin",
-    "AutomationHookMixin",
     "AutomationJobSource",
     "BusyRetry",
     "ExecutionStatus",
     "JobOutcome",
     "JobWatch",
     "SpotfireAutomationBusyError",
-    "build_abort",
-    "build_get_status",
-    "build_start_from_library",
-    "build_start_from_xml",
+    "build_abort_job",
+    "build_get_job_status",
+    "build_start_library_job",
+    "build_start_xml_job",
     "check_started",
     "failure_message",
+    "missing_status",
     "normalize_status_code",
     "outcome_of",
     "parse_execution_status",
+    "status_from_event",
 ]

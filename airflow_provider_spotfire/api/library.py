@@ -28,11 +28,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
 
+from airflow_provider_spotfire import _validation as validate
 from airflow_provider_spotfire._connection import SpotfireConnectionConfig
 from airflow_provider_spotfire._http import HttpResponse, RetryPolicy
 from airflow_provider_spotfire.api import scopes as S
@@ -40,7 +41,6 @@ from airflow_provider_spotfire.api.base import ApiRequest
 from airflow_provider_spotfire.exceptions import (
     SpotfireApiError,
     SpotfireBadRequestError,
-    SpotfireConfigurationError,
     SpotfireConflictError,
     SpotfireError,
     SpotfireLimitExceededError,
@@ -66,37 +66,7 @@ JobState = Literal["open", "finished", "cancelled"]
 # --------------------------------------------------------------------------------------------------
 def split_library_path(library_path: Any) -> tuple[str, str]:
     """``/Airflow/Reports/sales`` → (``/Airflow/Reports``, ``sales``); one clear error when invalid."""
-    example = "e.g. /Airflow/Reports/sales (parent folder /Airflow/Reports, title sales)"
-    if not isinstance(library_path, str) or not library_path.strip():
-        raise SpotfireConfigurationError(
-            f"library_path is empty ({library_path!r}); give the full library path of the item, {example}."
-        )
-    path = library_path.strip()
-    if not path.startswith("/"):
-        raise SpotfireConfigurationError(
-            f"library_path {library_path!r} is not absolute; start it with '/', {example}."
-        )
-    if path.endswith("/"):
-        raise SpotfireConfigurationError(
-            f"library_path {library_path!r} ends with '/', so it has no title; add the item's title, "
-            f"{example}."
-        )
-    parts = path[1:].split("/")
-    for part in parts:
-        if not part.strip():
-            raise SpotfireConfigurationError(
-                f"library_path {library_path!r} has an empty folder name ('//' or a blank segment); "
-                f"{example}."
-            )
-        if part in (".", ".."):
-            raise SpotfireConfigurationError(
-                f"library_path {library_path!r} contains {part!r}; library paths have no relative parts, "
-                f"{example}."
-            )
-        if any(ord(ch) < 32 or ord(ch) == 127 for ch in part):
-            raise SpotfireConfigurationError(
-                f"library_path {library_path!r} contains a control character; remove it, {example}."
-            )
+    parts = validate.library_path(library_path)[1:].split("/")
     title = parts[-1]
     parent = "/" + "/".join(parts[:-1]) if len(parts) > 1 else "/"
     return parent, title
@@ -104,30 +74,12 @@ def split_library_path(library_path: Any) -> tuple[str, str]:
 
 def normalize_keywords(keywords: Any) -> list[str] | None:
     """``None``, a list of strings, or one comma-separated string → list of non-empty keywords."""
-    if keywords is None:
-        return None
-    if isinstance(keywords, str):
-        items: list[Any] = keywords.split(",")
-    elif isinstance(keywords, Iterable) and not isinstance(keywords, bytes | Mapping):
-        items = list(keywords)
-    else:
-        raise SpotfireConfigurationError(
-            f"keywords must be a list of strings or a comma-separated string, got {type(keywords).__name__}."
-        )
-    out: list[str] = []
-    for kw in items:
-        if not isinstance(kw, str):
-            raise SpotfireConfigurationError(f"keywords must be strings; {kw!r} is a {type(kw).__name__}.")
-        if kw.strip():
-            out.append(kw.strip())
-    return out
+    return validate.keywords(keywords)
 
 
 def check_description(description: Any) -> str | None:
     """``None`` or a string; one clear error otherwise."""
-    if description is None or isinstance(description, str):
-        return description
-    raise SpotfireConfigurationError(f"description must be a string, got {type(description).__name__}.")
+    return validate.description(description)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -484,14 +436,13 @@ def explain_create_error(exc: SpotfireApiError, upload: LibraryUpload, client_id
 
 def explain_lost_create(exc: SpotfireTransportError, upload: LibraryUpload) -> SpotfireTransportError:
     """The error for a create whose answer was lost after the request was sent (not retried)."""
-    err = SpotfireTransportError(
+    return SpotfireTransportError(
         f"The connection broke while creating the upload job for {upload.library_path!r}, after the request "
         "was sent: the server may have opened a job whose id never reached us, so it is not retried (a retry "
         "could open a second job). No library item was written; such a job holds no item but counts "
-        f"against the server's open-job limit until the server discards it. Retry the task. Cause: {exc}"
+        f"against the server's open-job limit until the server discards it. Retry the task. Cause: {exc}",
+        request_sent=True,
     )
-    err.request_sent = True  # type: ignore[attr-defined]
-    return err
 
 
 def is_transient(exc: BaseException) -> bool:

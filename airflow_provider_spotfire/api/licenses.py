@@ -1,8 +1,7 @@
-"""License management REST API v1: requests, response models and the hook methods built on them.
+"""License management REST API v1: request builders, response models and error advice.
 
 Every endpoint of ``/spotfire/api/rest/licenses/v1`` is described once, as an :class:`ApiRequest`
-builder; :class:`LicenseHookMixin` (sync) and :class:`LicenseAsyncHookMixin` (async, reads only)
-just send them.
+builder (``build_<verb>_<object>``); :mod:`airflow_provider_spotfire.hooks.licenses` sends them.
 
 Decisions the spec leaves open:
 
@@ -19,12 +18,12 @@ Decisions the spec leaves open:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
+from airflow_provider_spotfire import _validation as validate
 from airflow_provider_spotfire._http import HttpResponse
 from airflow_provider_spotfire.api import scopes as S
 from airflow_provider_spotfire.api.base import ApiRequest
@@ -35,11 +34,11 @@ from airflow_provider_spotfire.exceptions import (
     SpotfireError,
     SpotfirePermissionError,
 )
-from airflow_provider_spotfire.hooks.base import SpotfireAsyncHookBase, SpotfireHookBase
 
 LICENSES_API = "rest/licenses/v1"
 READ_SCOPES: tuple[str, ...] = (S.LICENSES_READ, S.LICENSES_WRITE)
 WRITE_SCOPES: tuple[str, ...] = (S.LICENSES_WRITE,)
+T = TypeVar("T")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -61,7 +60,7 @@ class LicenseFunction:
 class License:
     """A license (e.g. ``Spotfire.Dxp.WebPlayer``, "Spotfire Consumer") and its functions.
 
-    In the catalogue (:meth:`LicenseHookMixin.list_licenses`) ``functions`` lists every function
+    In the catalogue (``list_licenses()``) ``functions`` lists every function
     of the license; for a user or group it lists the functions enabled for them.
     """
 
@@ -168,6 +167,8 @@ def quote_segment(value: str, what: str) -> str:
     text = str(value).strip() if value is not None else ""
     if text in ("", ".", ".."):
         raise SpotfireConfigurationError(f"The {what} must be a non-empty name or id, got {value!r}.")
+    if what.endswith(" id"):  # ids never hold '/', '?', '#', '%': refuse instead of a raw 404
+        validate.url_segment(what.replace(" ", "_"), text, kind=what.removesuffix(" id"))
     return quote(text, safe="")
 
 
@@ -179,53 +180,52 @@ def _heritage(including_heritage: bool) -> dict[str, str]:
     return {"includingHeritage": "true" if including_heritage else "false"}
 
 
-def list_licenses_request() -> ApiRequest[list[License]]:
+def _read(
+    path: str, parse: Callable[[HttpResponse], T], params: Mapping[str, str] | None = None
+) -> ApiRequest[T]:
+    return ApiRequest("GET", path, READ_SCOPES, parse, params=params, idempotent=True)
+
+
+def _group_license_path(license_name: str, group_id: str) -> str:
+    return _path(quote_segment(license_name, "license name"), "groups", quote_segment(group_id, "group id"))
+
+
+def build_list_licenses() -> ApiRequest[list[License]]:
     """``GET /``: every license of the server with all its functions."""
-    return ApiRequest("GET", LICENSES_API, READ_SCOPES, parse_licenses, idempotent=True)
+    return _read(LICENSES_API, parse_licenses)
 
 
-def user_licenses_request(user_id: str) -> ApiRequest[list[License]]:
+def build_get_user_licenses(user_id: str) -> ApiRequest[list[License]]:
     """``GET /users/{userId}``: licenses and functions enabled for a user."""
-    path = _path("users", quote_segment(user_id, "user id"))
-    return ApiRequest("GET", path, READ_SCOPES, parse_licenses, idempotent=True)
+    return _read(_path("users", quote_segment(user_id, "user id")), parse_licenses)
 
 
-def user_license_functions_request(license_name: str, user_id: str) -> ApiRequest[list[LicenseFunction]]:
+def build_get_user_license_functions(license_name: str, user_id: str) -> ApiRequest[list[LicenseFunction]]:
     """``GET /{licenseName}/users/{userId}``: functions of one license enabled for a user."""
     path = _path(quote_segment(license_name, "license name"), "users", quote_segment(user_id, "user id"))
-    return ApiRequest("GET", path, READ_SCOPES, parse_license_functions, idempotent=True)
+    return _read(path, parse_license_functions)
 
 
-def group_licenses_request(group_id: str, including_heritage: bool = False) -> ApiRequest[list[License]]:
+def build_get_group_licenses(group_id: str, including_heritage: bool = False) -> ApiRequest[list[License]]:
     """``GET /groups/{groupId}``: licenses set on a group (with ``including_heritage``, also inherited)."""
     path = _path("groups", quote_segment(group_id, "group id"))
-    return ApiRequest(
-        "GET", path, READ_SCOPES, parse_licenses, params=_heritage(including_heritage), idempotent=True
-    )
+    return _read(path, parse_licenses, _heritage(including_heritage))
 
 
-def group_license_functions_request(
+def build_get_group_license_functions(
     license_name: str, group_id: str, including_heritage: bool = False
 ) -> ApiRequest[list[LicenseFunction]]:
     """``GET /{licenseName}/groups/{groupId}``: functions of one license enabled for a group."""
-    path = _path(quote_segment(license_name, "license name"), "groups", quote_segment(group_id, "group id"))
-    return ApiRequest(
-        "GET",
-        path,
-        READ_SCOPES,
-        parse_license_functions,
-        params=_heritage(including_heritage),
-        idempotent=True,
-    )
+    path = _group_license_path(license_name, group_id)
+    return _read(path, parse_license_functions, _heritage(including_heritage))
 
 
-def license_functions_request(license_name: str) -> ApiRequest[list[LicenseFunction]]:
+def build_get_license_functions(license_name: str) -> ApiRequest[list[LicenseFunction]]:
     """``GET /{licenseName}/functions``: every function of a license."""
-    path = _path(quote_segment(license_name, "license name"), "functions")
-    return ApiRequest("GET", path, READ_SCOPES, parse_license_functions, idempotent=True)
+    return _read(_path(quote_segment(license_name, "license name"), "functions"), parse_license_functions)
 
 
-def set_group_license_request(
+def build_set_group_license(
     license_name: str, group_id: str, functions: Iterable[str] | None = None
 ) -> ApiRequest[None]:
     """``PUT /{licenseName}/groups/{groupId}``: set a license on a group; no functions = all functions.
@@ -235,20 +235,13 @@ def set_group_license_request(
     names = [str(f) for f in (functions or [])]
     if any(not n.strip() for n in names):
         raise SpotfireConfigurationError(f"License function names must be non-empty strings, got {names!r}.")
-    path = _path(quote_segment(license_name, "license name"), "groups", quote_segment(group_id, "group id"))
-    return ApiRequest(
-        "PUT",
-        path,
-        WRITE_SCOPES,
-        _no_content,
-        json=names,
-        idempotent=True,
-    )
+    path = _group_license_path(license_name, group_id)
+    return ApiRequest("PUT", path, WRITE_SCOPES, _no_content, json=names, idempotent=True)
 
 
-def remove_group_license_request(license_name: str, group_id: str) -> ApiRequest[None]:
+def build_remove_group_license(license_name: str, group_id: str) -> ApiRequest[None]:
     """``DELETE /{licenseName}/groups/{groupId}``: remove a license set explicitly on a group."""
-    path = _path(quote_segment(license_name, "license name"), "groups", quote_segment(group_id, "group id"))
+    path = _group_license_path(license_name, group_id)
     return ApiRequest("DELETE", path, WRITE_SCOPES, _no_content, idempotent=True)
 
 
@@ -312,191 +305,87 @@ def not_admin_message(client_id: str | None, exc: SpotfireApiError) -> str:
     )
 
 
-@contextmanager
-def explain_errors(
+def _bad_request_hint(
+    write: bool, license_name: str | None, group_id: str | None, user_id: str | None
+) -> str:
+    """Which path argument a 400 ("invalid ID or not found") is about, as precisely as the endpoint allows."""
+    if license_name is None and group_id is not None:
+        return f"Spotfire group {group_id!r} does not exist or is not a valid group id." + _id_hint(
+            "group", group_id
+        )
+    if license_name is None and user_id is not None:
+        return f"Spotfire user {user_id!r} does not exist or is not a valid user id." + _id_hint(
+            "user", user_id
+        )
+    if license_name is not None and group_id is None and user_id is None:
+        return f"License {license_name!r} does not exist on this server; list_licenses() names them all."
+    kind = "group" if group_id is not None else "user"
+    target = f"group {group_id!r}" if group_id is not None else f"user {user_id!r}"
+    what = "the license name, a function name or the" if write else "the license name or the"
+    return (
+        f"Spotfire rejected license {license_name!r} for {target}: {what} {kind} id is invalid or "
+        "unknown. Check the license against list_licenses() and the id in the Administration Manager."
+        f"{_id_hint(kind, group_id or user_id)}"
+    )
+
+
+def needs_scope_check(exc: SpotfireError, *, write: bool) -> bool:
+    """Whether explaining ``exc`` needs to know if the write token carries ``api.licenses.write``."""
+    return write and isinstance(exc, SpotfirePermissionError) and not _is_token_endpoint_error(exc)
+
+
+def explain_license_error(
+    exc: SpotfireError,
     *,
     write: bool = False,
     client_id: str | None = None,
     license_name: str | None = None,
     group_id: str | None = None,
     user_id: str | None = None,
-    write_scope_granted: Callable[[], bool | None] | None = None,
-) -> Iterator[None]:
-    """Re-raise 400 and 403 answers of the license API naming the rejected argument and the fix.
+    write_scope_granted: bool | None = None,
+) -> SpotfireError | None:
+    """The clearer error for a 400 or 403 of the license API (``None``: keep ``exc`` as it is).
 
-    The spec answers 400 for "invalid ID or not found", so a 400 here means one of the path
-    arguments is unknown; which one is said as precisely as the endpoint allows.
+    The spec answers 400 for "invalid ID or not found", so a 400 means one of the path arguments
+    is unknown. A refused write (403) either lacks ``api.licenses.write`` or is not an
+    administrator; ``write_scope_granted`` (whether the token carries the scope) tells them apart.
     """
-    try:
-        yield
-    except SpotfireBadRequestError as exc:  # a 404 means the API itself is missing: left as is
-        if license_name is None and group_id is not None:
-            hint = f"Spotfire group {group_id!r} does not exist or is not a valid group id."
-            hint += _id_hint("group", group_id)
-        elif license_name is None and user_id is not None:
-            hint = f"Spotfire user {user_id!r} does not exist or is not a valid user id."
-            hint += _id_hint("user", user_id)
-        elif license_name is not None and group_id is None and user_id is None:
-            hint = f"License {license_name!r} does not exist on this server; list_licenses() names them all."
-        else:
-            target = f"group {group_id!r}" if group_id is not None else f"user {user_id!r}"
-            what = "the license name, a function name or the" if write else "the license name or the"
-            hint = (
-                f"Spotfire rejected license {license_name!r} for {target}: {what} "
-                f"{'group' if group_id is not None else 'user'} id is invalid or unknown. Check the "
-                "license against list_licenses() and the id in the Administration Manager."
-                f"{_id_hint('group' if group_id is not None else 'user', group_id or user_id)}"
-            )
-        raise rewrap(exc, f"{hint} ({server_said(exc)})") from exc
-    except SpotfirePermissionError as exc:
-        if not write:
-            raise
-        if _is_token_endpoint_error(exc):
-            raise rewrap(exc, lacks_write_scope_message(client_id, exc)) from exc
-        # The API answered 403 although a token was issued: if that token carries the write
-        # scope, the only other cause the spec names is "not an administrator".
-        granted = write_scope_granted() if write_scope_granted is not None else None
-        if granted is None:
-            description = (exc.description or "").lower()
-            granted = "administrator" in description or "scope" not in description
-        if granted:
-            raise rewrap(exc, not_admin_message(client_id, exc)) from exc
-        raise rewrap(exc, lacks_write_scope_message(client_id, exc)) from exc
-
-
-# --------------------------------------------------------------------------------------------------
-# Hook mixins
-# --------------------------------------------------------------------------------------------------
-class LicenseHookMixin(SpotfireHookBase):
-    """License management REST API v1 methods of :class:`~.hooks.spotfire.SpotfireHook`.
-
-    400 answers are re-raised naming the unknown license, group or user; a refused write says
-    whether the API client lacks ``api.licenses.write`` or is not an administrator.
-    """
-
-    def _write_scope_granted(self) -> bool | None:
-        """Whether the cached write token carries ``api.licenses.write`` (``None``: unknown)."""
-        try:
-            granted = self.get_token(WRITE_SCOPES).scopes
-        except SpotfireError:
-            return None
-        return S.LICENSES_WRITE in granted or "*" in granted
-
-    def list_licenses(self) -> list[License]:
-        """Every license of the server with all of its functions (the catalogue)."""
-        return self.call(list_licenses_request())
-
-    def get_user_licenses(self, user_id: str) -> list[License]:
-        """Licenses and functions enabled for a user (through all of its groups)."""
-        with explain_errors(user_id=user_id):
-            return self.call(user_licenses_request(user_id))
-
-    def get_user_license_functions(self, license_name: str, user_id: str) -> list[LicenseFunction]:
-        """Functions of ``license_name`` enabled for a user."""
-        with explain_errors(license_name=license_name, user_id=user_id):
-            return self.call(user_license_functions_request(license_name, user_id))
-
-    def get_group_licenses(self, group_id: str, including_heritage: bool = False) -> list[License]:
-        """Licenses set explicitly on a group, or with ``including_heritage`` also through membership."""
-        with explain_errors(group_id=group_id):
-            return self.call(group_licenses_request(group_id, including_heritage))
-
-    def get_group_license_functions(
-        self, license_name: str, group_id: str, including_heritage: bool = False
-    ) -> list[LicenseFunction]:
-        """Functions of ``license_name`` enabled for a group (explicitly, or also inherited)."""
-        with explain_errors(license_name=license_name, group_id=group_id):
-            return self.call(group_license_functions_request(license_name, group_id, including_heritage))
-
-    def get_license_functions(self, license_name: str) -> list[LicenseFunction]:
-        """Every function of a license."""
-        with explain_errors(license_name=license_name):
-            return self.call(license_functions_request(license_name))
-
-    def set_group_license(
-        self, license_name: str, group_id: str, functions: Iterable[str] | None = None
-    ) -> None:
-        """Set a license on a group with the given functions (``None`` or empty: all functions).
-
-        Needs ``api.licenses.write`` and an API client in the Administrator group. Idempotent.
-        """
-        self._write(set_group_license_request(license_name, group_id, functions), license_name, group_id)
-
-    def remove_group_license(self, license_name: str, group_id: str) -> None:
-        """Remove a license set explicitly on a group (it may still be inherited from a parent group).
-
-        Needs ``api.licenses.write`` and an API client in the Administrator group. Idempotent.
-        """
-        self._write(remove_group_license_request(license_name, group_id), license_name, group_id)
-
-    def _write(self, request: ApiRequest[Any], license_name: str, group_id: str) -> None:
-        """Send a license write, turning refusals into errors that name what to fix."""
-        with explain_errors(
-            write=True,
-            client_id=self.config.client_id,
-            license_name=license_name,
-            group_id=group_id,
-            write_scope_granted=self._write_scope_granted,
-        ):
-            self.call(request)
-
-
-class LicenseAsyncHookMixin(SpotfireAsyncHookBase):
-    """License management REST API v1 reads of :class:`~.hooks.spotfire.SpotfireAsyncHook`.
-
-    No trigger changes licenses, so only the reads are offered; they share the sync builders.
-    """
-
-    async def list_licenses(self) -> list[License]:
-        """Async twin of :meth:`LicenseHookMixin.list_licenses`."""
-        return await self.call(list_licenses_request())
-
-    async def get_user_licenses(self, user_id: str) -> list[License]:
-        """Async twin of :meth:`LicenseHookMixin.get_user_licenses`."""
-        with explain_errors(user_id=user_id):
-            return await self.call(user_licenses_request(user_id))
-
-    async def get_user_license_functions(self, license_name: str, user_id: str) -> list[LicenseFunction]:
-        """Async twin of :meth:`LicenseHookMixin.get_user_license_functions`."""
-        with explain_errors(license_name=license_name, user_id=user_id):
-            return await self.call(user_license_functions_request(license_name, user_id))
-
-    async def get_group_licenses(self, group_id: str, including_heritage: bool = False) -> list[License]:
-        """Async twin of :meth:`LicenseHookMixin.get_group_licenses`."""
-        with explain_errors(group_id=group_id):
-            return await self.call(group_licenses_request(group_id, including_heritage))
-
-    async def get_group_license_functions(
-        self, license_name: str, group_id: str, including_heritage: bool = False
-    ) -> list[LicenseFunction]:
-        """Async twin of :meth:`LicenseHookMixin.get_group_license_functions`."""
-        with explain_errors(license_name=license_name, group_id=group_id):
-            return await self.call(
-                group_license_functions_request(license_name, group_id, including_heritage)
-            )
-
-    async def get_license_functions(self, license_name: str) -> list[LicenseFunction]:
-        """Async twin of :meth:`LicenseHookMixin.get_license_functions`."""
-        with explain_errors(license_name=license_name):
-            return await self.call(license_functions_request(license_name))
+    if isinstance(exc, SpotfireBadRequestError):  # a 404 means the API itself is missing: left as is
+        hint = _bad_request_hint(write, license_name, group_id, user_id)
+        return rewrap(exc, f"{hint} ({server_said(exc)})")
+    if not write or not isinstance(exc, SpotfirePermissionError):
+        return None
+    if _is_token_endpoint_error(exc):
+        return rewrap(exc, lacks_write_scope_message(client_id, exc))
+    # The API answered 403 although a token was issued: if that token carries the write
+    # scope, the only other cause the spec names is "not an administrator".
+    granted = write_scope_granted
+    if granted is None:
+        description = (exc.description or "").lower()
+        granted = "administrator" in description or "scope" not in description
+    if granted:
+        return rewrap(exc, not_admin_message(client_id, exc))
+    return rewrap(exc, lacks_write_scope_message(client_id, exc))
 
 
 __all__ = [
+    "READ_SCOPES",
+    "WRITE_SCOPES",
     "License",
-    "LicenseAsyncHookMixin",
     "LicenseFunction",
-    "LicenseHookMixin",
-    "explain_errors",
-    "group_license_functions_request",
-    "group_licenses_request",
-    "license_functions_request",
-    "list_licenses_request",
+    "build_get_group_license_functions",
+    "build_get_group_licenses",
+    "build_get_license_functions",
+    "build_get_user_license_functions",
+    "build_get_user_licenses",
+    "build_list_licenses",
+    "build_remove_group_license",
+    "build_set_group_license",
+    "explain_license_error",
+    "needs_scope_check",
     "parse_license",
     "parse_license_function",
     "parse_license_functions",
     "parse_licenses",
-    "remove_group_license_request",
-    "set_group_license_request",
-    "user_license_functions_request",
-    "user_licenses_request",
+    "rewrap",
 ]

@@ -1,16 +1,30 @@
-"""Connection handling and the authenticated call loop shared by the sync and async hooks."""
+"""The two hook cores: connection, tokens and the drivers that run the sans-IO flows.
+
+:class:`SpotfireHookBase` (requests) and :class:`SpotfireAsyncHookBase` (httpx) each run the
+flows of :mod:`~airflow_provider_spotfire.hooks.flow` with a driver of a few lines; an API method
+is written once, as an operation flow wrapped in :class:`hook_operation`, and becomes a sync
+method on one hook and an awaitable one on the other.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import time
 import weakref
+from collections.abc import Callable, Coroutine
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 import httpx
 from airflow.providers.common.compat.sdk import BaseHook
 
-from airflow_provider_spotfire._connection import SpotfireConnectionConfig
+from airflow_provider_spotfire._connection import (
+    DEFAULT_CONN_ID,
+    SpotfireConnectionConfig,
+    connection_lookup_failed,
+    warn_unverified_once,
+)
 from airflow_provider_spotfire._http import AsyncTransport, RetryPolicy, SyncTransport, new_async_client
 from airflow_provider_spotfire._secrets import amask, mask
 from airflow_provider_spotfire._tokens import (
@@ -20,17 +34,22 @@ from airflow_provider_spotfire._tokens import (
     VariableRefreshTokenStore,
 )
 from airflow_provider_spotfire.api.base import ApiRequest
-from airflow_provider_spotfire.exceptions import SpotfireApiError, SpotfireAuthenticationError
+from airflow_provider_spotfire.hooks.flow import (
+    DriverStep,
+    FetchToken,
+    ForgetToken,
+    Operation,
+    Send,
+    adrive,
+    drive,
+    operation_flow,
+    single_call,
+    token_operation,
+)
+from airflow_provider_spotfire.provider_info import get_provider_info
 
 T = TypeVar("T")
-
-DEFAULT_CONN_ID = "spotfire_default"
-
-
-def _is_scope_refusal(exc: SpotfireApiError) -> bool:
-    return exc.code in ("invalid_scope", "insufficient_scope", "unauthorized_client") or (
-        exc.status_code == 403 and exc.code == "not_authorized"
-    )
+P = ParamSpec("P")
 
 
 class _SpotfireHookCommon(BaseHook):
@@ -66,10 +85,6 @@ class _SpotfireHookCommon(BaseHook):
     def _manager(self, config: SpotfireConnectionConfig) -> TokenManager:
         return TokenManager.for_config(config, self.refresh_token_store)
 
-    def _scope_order(self, scopes: tuple[str, ...]) -> list[str]:
-        chosen = self._scope_choice.get(scopes)
-        return [chosen] if chosen else list(scopes)
-
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
         """Form layout for Airflow < 3.2, which reads it from the hook instead of the provider info.
@@ -77,8 +92,6 @@ class _SpotfireHookCommon(BaseHook):
         Those versions do not render our ``conn-fields``, so the Extra field stays visible there:
         grant_type, scopes, verify... are set as JSON in Extra.
         """
-        from airflow_provider_spotfire.provider_info import get_provider_info
-
         ui = get_provider_info()["connection-types"][0]["ui-field-behaviour"]
         return {
             "hidden_fields": [f for f in ui["hidden-fields"] if f != "extra"],
@@ -88,7 +101,7 @@ class _SpotfireHookCommon(BaseHook):
 
 
 class SpotfireHookBase(_SpotfireHookCommon):
-    """Synchronous core of :class:`SpotfireHook`: tokens, retries and typed errors (requests)."""
+    """Synchronous core of :class:`SpotfireHook`: runs flows with ``requests`` (tokens, retries, typed errors)."""
 
     @property
     def config(self) -> SpotfireConnectionConfig:
@@ -101,7 +114,9 @@ class SpotfireHookBase(_SpotfireHookCommon):
 
     @cached_property
     def transport(self) -> SyncTransport:
+        """The pooled ``requests`` transport (built on first use)."""
         cfg = self.config
+        warn_unverified_once(cfg)
         return SyncTransport(
             verify=cfg.verify, timeout=cfg.timeout, policy=self.retry_policy, client_id=cfg.client_id
         )
@@ -110,38 +125,27 @@ class SpotfireHookBase(_SpotfireHookCommon):
     def token_manager(self) -> TokenManager:
         return self._manager(self.config)
 
+    def run(self, operation: Operation[T]) -> T:
+        """Run an operation flow (see :mod:`~airflow_provider_spotfire.hooks.flow`) to its result."""
+        return drive(operation_flow(operation, self.config, self._scope_choice), self._perform)
+
+    def _perform(self, step: DriverStep) -> Any:
+        if isinstance(step, Send):
+            return self.transport.send(step.request, idempotent=step.idempotent)
+        if isinstance(step, FetchToken):
+            return self.token_manager.get_token(self.transport, (step.scope,))
+        if isinstance(step, ForgetToken):
+            return self.token_manager.forget(step.access_token)
+        time.sleep(step.seconds)
+        return None
+
     def get_token(self, scopes: tuple[str, ...]) -> Token:
         """A cached or fresh access token for the first of ``scopes`` the API client is granted."""
-        last: SpotfireApiError | None = None
-        for scope in self._scope_order(scopes):
-            try:
-                token = self.token_manager.get_token(self.transport, (scope,))
-            except SpotfireApiError as exc:
-                if len(scopes) > 1 and _is_scope_refusal(exc):
-                    last = exc
-                    continue
-                raise
-            self._scope_choice[scopes] = scope
-            return token
-        assert last is not None
-        raise last
+        return self.run(token_operation(scopes))
 
     def call(self, request: ApiRequest[T]) -> T:
         """Send ``request`` with a bearer token; on a 401 renew the token once and retry."""
-        token = self.get_token(request.scopes)
-        try:
-            response = self.transport.send(
-                request.to_http(self.config, token.access_token), idempotent=request.idempotent
-            )
-        except SpotfireAuthenticationError as exc:
-            if exc.status_code != 401:
-                raise
-            self.token_manager.forget(token.access_token)
-            token = self.get_token(request.scopes)
-            response = self.transport.send(
-                request.to_http(self.config, token.access_token), idempotent=request.idempotent
-            )
-        return request.parse(response)
+        return self.run(single_call(request))
 
     def close(self) -> None:
         """Close pooled HTTP connections."""
@@ -168,59 +172,92 @@ def _shared_async_client(verify: bool | str, timeout: float) -> httpx.AsyncClien
 
 
 class SpotfireAsyncHookBase(_SpotfireHookCommon):
-    """Asynchronous core of :class:`SpotfireAsyncHook` (httpx), for triggers: nothing blocks the loop."""
+    """Asynchronous core of :class:`SpotfireAsyncHook` (httpx), for triggers: nothing blocks the loop.
+
+    The same flows as :class:`SpotfireHookBase`, awaited. Naming rule of the two hooks: what the
+    sync hook offers as a property (``config``, ``transport``) the async hook offers as a coroutine
+    with an ``a`` prefix (``await aconfig()``, ``await atransport()``), because reading the
+    connection is I/O there; methods keep their names (``call``, ``get_token``, ``run``) and
+    return awaitables.
+    """
 
     async def aconfig(self) -> SpotfireConnectionConfig:
         """Parsed connection, fetched with common-compat's ``get_async_connection``."""
         if self._config is None:
             from airflow.providers.common.compat.connection import get_async_connection
 
-            conn = await get_async_connection(self.spotfire_conn_id, hook=self)
+            try:
+                conn = await get_async_connection(self.spotfire_conn_id, hook=self)
+            except Exception as exc:
+                raise connection_lookup_failed(self.spotfire_conn_id, exc) from exc
             config = SpotfireConnectionConfig.from_connection(conn)
             for secret in config.secrets():
                 await amask(secret)
             self._config = config
         return self._config
 
-    async def transport(self) -> AsyncTransport:
+    async def atransport(self) -> AsyncTransport:
+        """An httpx transport on the event loop's shared client."""
         cfg = await self.aconfig()
+        warn_unverified_once(cfg)
         client = _shared_async_client(cfg.verify, cfg.timeout)
         return AsyncTransport(client, policy=self.retry_policy, client_id=cfg.client_id)
 
+    async def run(self, operation: Operation[T]) -> T:
+        """Async twin of :meth:`SpotfireHookBase.run`: the same flow, awaited."""
+        config = await self.aconfig()
+        transport = await self.atransport()
+        manager = self._manager(config)
+
+        async def perform(step: DriverStep) -> Any:
+            if isinstance(step, Send):
+                return await transport.send(step.request, idempotent=step.idempotent)
+            if isinstance(step, FetchToken):
+                return await manager.aget_token(transport, (step.scope,))
+            if isinstance(step, ForgetToken):
+                return manager.forget(step.access_token)
+            await asyncio.sleep(step.seconds)
+            return None
+
+        return await adrive(operation_flow(operation, config, self._scope_choice), perform)
+
     async def get_token(self, scopes: tuple[str, ...]) -> Token:
         """Async twin of :meth:`SpotfireHookBase.get_token`."""
-        cfg = await self.aconfig()
-        transport = await self.transport()
-        manager = self._manager(cfg)
-        last: SpotfireApiError | None = None
-        for scope in self._scope_order(scopes):
-            try:
-                token = await manager.aget_token(transport, (scope,))
-            except SpotfireApiError as exc:
-                if len(scopes) > 1 and _is_scope_refusal(exc):
-                    last = exc
-                    continue
-                raise
-            self._scope_choice[scopes] = scope
-            return token
-        assert last is not None
-        raise last
+        return await self.run(token_operation(scopes))
 
     async def call(self, request: ApiRequest[T]) -> T:
         """Async twin of :meth:`SpotfireHookBase.call`."""
-        cfg = await self.aconfig()
-        transport = await self.transport()
-        token = await self.get_token(request.scopes)
-        try:
-            response = await transport.send(
-                request.to_http(cfg, token.access_token), idempotent=request.idempotent
-            )
-        except SpotfireAuthenticationError as exc:
-            if exc.status_code != 401:
-                raise
-            self._manager(cfg).forget(token.access_token)
-            token = await self.get_token(request.scopes)
-            response = await transport.send(
-                request.to_http(cfg, token.access_token), idempotent=request.idempotent
-            )
-        return request.parse(response)
+        return await self.run(single_call(request))
+
+
+class hook_operation(Generic[P, T]):
+    """One definition of a hook method for both hooks, from an operation flow.
+
+    ``get_status = hook_operation(flows.get_status)`` in a mixin gives ``SpotfireHook`` a method
+    that runs the flow to its result and ``SpotfireAsyncHook`` one that returns an awaitable.
+    """
+
+    def __init__(self, flow: Callable[P, Operation[T]]) -> None:
+        self.flow = flow
+        self.__doc__ = flow.__doc__
+        self.__wrapped__ = flow
+
+    @overload
+    def __get__(self, hook: None, owner: type) -> hook_operation[P, T]: ...
+    @overload
+    def __get__(self, hook: SpotfireAsyncHookBase, owner: type) -> Callable[P, Coroutine[Any, Any, T]]: ...
+    @overload
+    def __get__(self, hook: SpotfireHookBase, owner: type) -> Callable[P, T]: ...
+    def __get__(self, hook: Any, owner: type) -> Any:
+        if hook is None:
+            return self
+        flow = self.flow
+
+        @functools.wraps(flow)
+        def method(*args: Any, **kwargs: Any) -> Any:
+            return hook.run(flow(*args, **kwargs))
+
+        return method
+
+
+__all__ = ["DEFAULT_CONN_ID", "SpotfireAsyncHookBase", "SpotfireHookBase", "hook_operation"]

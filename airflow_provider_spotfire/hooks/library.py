@@ -78,7 +78,7 @@ class LibraryHookMixin(SpotfireHookBase):
         except SpotfireApiError as exc:
             raise explain_create_error(exc, upload, self.config.client_id) from None
         except SpotfireTransportError as exc:
-            if isinstance(exc, SpotfireTLSError) or not getattr(exc, "request_sent", True):
+            if isinstance(exc, SpotfireTLSError) or not exc.request_sent:
                 raise
             raise explain_lost_create(exc, upload) from None
 

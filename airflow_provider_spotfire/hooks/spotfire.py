@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from airflow_provider_spotfire.api import scopes as S
-from airflow_provider_spotfire.api.automation import AutomationAsyncHookMixin, AutomationHookMixin
-from airflow_provider_spotfire.api.licenses import LicenseAsyncHookMixin, LicenseHookMixin
 from airflow_provider_spotfire.exceptions import (
     SpotfireApiError,
     SpotfireConfigurationError,
     SpotfireTLSError,
     SpotfireTransportError,
 )
+from airflow_provider_spotfire.hooks.automation import AutomationHookMixin
+from airflow_provider_spotfire.hooks.base import SpotfireAsyncHookBase, SpotfireHookBase
 from airflow_provider_spotfire.hooks.library import LibraryAsyncHookMixin, LibraryHookMixin
+from airflow_provider_spotfire.hooks.licenses import LicenseHookMixin
+from airflow_provider_spotfire.license_sync import LicenseSyncHookMixin
 
 
-class SpotfireHook(LibraryHookMixin, AutomationHookMixin, LicenseHookMixin):
+class SpotfireHook(
+    LibraryHookMixin, AutomationHookMixin, LicenseHookMixin, LicenseSyncHookMixin, SpotfireHookBase
+):
     """Talks to Spotfire Server over OAuth2: library upload, Automation Services and licenses.
 
     Tokens are cached per scope set (process-wide) and renewed ahead of expiry; retries honour
@@ -67,15 +69,15 @@ class SpotfireHook(LibraryHookMixin, AutomationHookMixin, LicenseHookMixin):
         return True, message
 
 
-class SpotfireAsyncHook(LibraryAsyncHookMixin, AutomationAsyncHookMixin, LicenseAsyncHookMixin):
+class SpotfireAsyncHook(
+    LibraryAsyncHookMixin, AutomationHookMixin, LicenseHookMixin, LicenseSyncHookMixin, SpotfireAsyncHookBase
+):
     """Async twin of :class:`SpotfireHook` for triggers (httpx; connection via ``get_async_connection``).
 
-    Shares the process-wide token cache with every other hook of the same connection, so 1,000
-    triggers in one triggerer ask the token endpoint once.
+    The same methods, awaitable (each is one operation flow run by the async driver). Shares the
+    process-wide token cache with every other hook of the same connection, so 1,000 triggers in
+    one triggerer ask the token endpoint once.
     """
-
-    def __init__(self, spotfire_conn_id: str = "spotfire_default", **kwargs: Any) -> None:
-        super().__init__(spotfire_conn_id, **kwargs)
 
 
 __all__ = ["SpotfireAsyncHook", "SpotfireHook"]

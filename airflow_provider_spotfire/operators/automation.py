@@ -3,24 +3,27 @@
 from __future__ import annotations
 
 import time
-import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
 from airflow.providers.common.compat.sdk import BaseOperator, Context, ResumableJobMixin
 
+from airflow_provider_spotfire import _validation as validate
+from airflow_provider_spotfire._connection import DEFAULT_CONN_ID
 from airflow_provider_spotfire.api.automation import (
-    FINISHED,
     AutomationJobSource,
     BusyRetry,
     ExecutionStatus,
     JobOutcome,
     JobWatch,
     failure_message,
+    outcome_of,
+    status_from_event,
 )
 from airflow_provider_spotfire.exceptions import SpotfireConfigurationError, SpotfireJobError
 from airflow_provider_spotfire.links import SpotfireAutomationJobLink, automation_job_url
+from airflow_provider_spotfire.openlineage import automation_job_lineage
 from airflow_provider_spotfire.operators.base import SpotfireHookMixin, default_deferrable
 from airflow_provider_spotfire.triggers.automation import SpotfireAutomationJobTrigger
 from airflow_provider_spotfire.triggers.events import validate_event
@@ -83,7 +86,7 @@ class SpotfireRunAutomationJobOperator(SpotfireHookMixin, ResumableJobMixin, Bas
         deferrable: bool = default_deferrable(),
         abort_on_kill: bool = True,
         busy_retry: BusyRetry | None = None,
-        spotfire_conn_id: str = "spotfire_default",
+        spotfire_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -98,8 +101,7 @@ class SpotfireRunAutomationJobOperator(SpotfireHookMixin, ResumableJobMixin, Bas
                 "(e.g. '/Jobs/Export sales'), library_id (the job file's GUID) or job_xml (inline XML or "
                 f"a .xml file beside the DAG); got {', '.join(given) or 'none'}."
             )
-        if poll_interval <= 0:
-            raise SpotfireConfigurationError(f"poll_interval must be positive, got {poll_interval}.")
+        poll_interval = validate.seconds("poll_interval", poll_interval)
         self.library_path = library_path
         self.library_id = library_id
         self.job_xml = job_xml
@@ -133,14 +135,6 @@ class SpotfireRunAutomationJobOperator(SpotfireHookMixin, ResumableJobMixin, Bas
             library_id=(self.library_id or "").strip() or None,
             job_xml=self.job_xml if self.job_xml and self.job_xml.strip() else None,
         )
-        if source.job_xml is not None:
-            try:
-                ET.fromstring(source.job_xml.strip().encode())
-            except ET.ParseError as exc:
-                raise SpotfireConfigurationError(
-                    f"job_xml of task {self.task_id!r} is not well-formed XML ({exc}); fix the job "
-                    "definition (export it again from Spotfire's Automation Services Job Builder)."
-                ) from None
         return source
 
     def submit_job(self, context: Context) -> str:
@@ -174,10 +168,11 @@ class SpotfireRunAutomationJobOperator(SpotfireHookMixin, ResumableJobMixin, Bas
         return self.hook.get_automation_job_status(str(external_id), missing_ok=True).status_code
 
     def is_job_active(self, status: str) -> bool:
-        return status in ("Queued", "InProgress")
+        """The job may still run (``outcome_of`` says WAIT: Queued, InProgress, Busy): resume watching it."""
+        return outcome_of(status) is JobOutcome.WAIT
 
     def is_job_succeeded(self, status: str) -> bool:
-        return status == FINISHED
+        return outcome_of(status) is JobOutcome.SUCCESS
 
     # The mixin returns this method's value as the task's result when it resumes a running job,
     # so it returns the final status (the SDK annotates None).
@@ -254,9 +249,9 @@ class SpotfireRunAutomationJobOperator(SpotfireHookMixin, ResumableJobMixin, Bas
             self._give_up(str(job_id), context, str(event.get("message")))
         parsed = validate_event(event)
         self.job_id = parsed.job_id
-        self.log.info("Automation Services job %s finished: %s", parsed.job_id, parsed.job_state)
-        status = parsed.details.get("status") or {}
-        return {"JobId": parsed.job_id, "StatusCode": parsed.job_state, "Message": status.get("Message", "")}
+        self._final = status_from_event(parsed.job_id, parsed.job_state, parsed.details)
+        self.log.info("Automation Services job %s finished: %s", parsed.job_id, self._final.describe())
+        return self._final.to_dict()
 
     # ---------------------------------------------------------------------------------- stopping the job
 
@@ -296,8 +291,6 @@ class SpotfireRunAutomationJobOperator(SpotfireHookMixin, ResumableJobMixin, Bas
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """OpenLineage: the library job file as input dataset, the job id as an externalQuery run facet."""
-        from airflow_provider_spotfire.openlineage import automation_job_lineage
-
         return automation_job_lineage(
             self.hook.config,
             library_path=self.library_path,

@@ -11,6 +11,7 @@ from typing import Any, NoReturn
 
 from airflow.providers.common.compat.sdk import BaseOperator, Context
 
+from airflow_provider_spotfire._connection import DEFAULT_CONN_ID
 from airflow_provider_spotfire.api.library import UploadJob, split_library_path
 from airflow_provider_spotfire.assets import create_asset
 from airflow_provider_spotfire.exceptions import SpotfireError
@@ -75,7 +76,7 @@ class SpotfireUploadSbdfOperator(SpotfireHookMixin, BaseOperator):
         keep_index: bool = False,
         deferrable: bool = default_deferrable(),
         poll_interval: float = DEFAULT_POLL_INTERVAL,
-        spotfire_conn_id: str = "spotfire_default",
+        spotfire_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         if "outlets" not in kwargs and isinstance(library_path, str) and "{{" not in library_path:
@@ -104,6 +105,21 @@ class SpotfireUploadSbdfOperator(SpotfireHookMixin, BaseOperator):
         self._result: dict[str, Any] | None = None
         self._done = False
         self._killed = False
+
+    @property
+    def chunk_size(self) -> int:
+        """Bytes per chunk (from :attr:`upload_options`)."""
+        return self.upload_options.chunk_size
+
+    @property
+    def parallelism(self) -> int:
+        """Chunks in flight at once (from :attr:`upload_options`)."""
+        return self.upload_options.parallelism
+
+    @property
+    def poll_interval(self) -> float:
+        """Seconds between job status polls (from :attr:`upload_options`)."""
+        return self.upload_options.poll_interval
 
     # ---- execute ---------------------------------------------------------------------------
     def execute(self, context: Context) -> dict[str, Any]:

@@ -1,8 +1,7 @@
 """Operators that manage Spotfire licenses of groups: set one, remove one, or sync a whole set.
 
-The operators are thin: the work is done by the module functions (:func:`set_group_license`,
-:func:`remove_group_license`, :func:`sync_group_licenses`) built from small pure helpers
-(:func:`normalize_license_spec`, :func:`validate_license_spec`, :func:`plan_license_sync`).
+The operators are thin: the work (validate, plan, apply, verify) is done by the flows of
+:mod:`airflow_provider_spotfire.license_sync`, which the hook runs.
 
 Every operator validates license and function names against the server's catalogue and checks
 that the group exists *before* it writes anything, so a typo never leaves half a change behind.
@@ -10,394 +9,27 @@ that the group exists *before* it writes anything, so a typo never leaves half a
 
 from __future__ import annotations
 
-import ast
-import difflib
-import json
-import logging
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
-from airflow_provider_spotfire.api.licenses import License, LicenseHookMixin, rewrap
-from airflow_provider_spotfire.exceptions import SpotfireConfigurationError, SpotfireError
-from airflow_provider_spotfire.hooks.base import DEFAULT_CONN_ID
+from airflow_provider_spotfire import _validation as validate
+from airflow_provider_spotfire import license_sync
+from airflow_provider_spotfire._connection import DEFAULT_CONN_ID
+from airflow_provider_spotfire.license_sync import (
+    LicenseChange,
+    LicenseSpec,
+    LicenseSyncPlan,
+    normalize_functions,
+    normalize_license_spec,
+    plan_license_sync,
+    validate_license_spec,
+)
 from airflow_provider_spotfire.operators.base import SpotfireHookMixin
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
-
-log = logging.getLogger(__name__)
-
-
-Logger = Any
-"""A :class:`logging.Logger` or an operator's ``self.log`` (structlog in Airflow 3)."""
-
-Functions = tuple[str, ...]
-"""Function names of one license, in catalogue order."""
-LicenseSpec = Mapping[str, Sequence[str] | None]
-"""License name -> function names (``None`` or empty: all functions of the license)."""
-
-
-# --------------------------------------------------------------------------------------------------
-# Pure helpers (no I/O)
-# --------------------------------------------------------------------------------------------------
-def _literal(value: str, what: str) -> Any:
-    """A JSON or Python literal from a rendered template string."""
-    for loader in (json.loads, ast.literal_eval):
-        try:
-            return loader(value)
-        except (ValueError, SyntaxError, TypeError):
-            continue
-    raise SpotfireConfigurationError(
-        f"{what} is the string {value!r}, which is neither JSON nor a Python literal. Pass a "
-        "list/dict, or render templates as native objects (DAG(render_template_as_native_obj=True))."
-    )
-
-
-def normalize_functions(value: Any, what: str = "license_functions") -> Functions | None:
-    """``None``/empty -> ``None`` (all functions); a list of names -> de-duplicated tuple.
-
-    A string that holds a JSON or Python list (a rendered template) is accepted too.
-    """
-    if isinstance(value, str):
-        value = _literal(value, what) if value.strip() else None
-    if value is None:
-        return None
-    if isinstance(value, Mapping) or not isinstance(value, Iterable):
-        raise SpotfireConfigurationError(
-            f"{what} must be a list of license function names or None (all functions), got "
-            f"{type(value).__name__} {value!r}."
-        )
-    names: list[str] = []
-    for item in value:
-        if not isinstance(item, str) or not item.strip():
-            raise SpotfireConfigurationError(
-                f"{what} must contain non-empty function names (strings), got {item!r}."
-            )
-        if item.strip() not in names:
-            names.append(item.strip())
-    return tuple(names) or None
-
-
-def normalize_license_spec(value: Any) -> dict[str, Functions | None]:
-    """Check the shape of ``licenses`` (license name -> functions or None) and normalize it."""
-    if isinstance(value, str):
-        value = _literal(value, "licenses")
-    if not isinstance(value, Mapping):
-        raise SpotfireConfigurationError(
-            "licenses must map license names to lists of function names (or None for all functions), "
-            f'e.g. {{"Spotfire.Dxp.WebPlayer": None}}; got {type(value).__name__} {value!r}.'
-        )
-    spec: dict[str, Functions | None] = {}
-    for name, functions in value.items():
-        if not isinstance(name, str) or not name.strip():
-            raise SpotfireConfigurationError(f"licenses has a key that is not a license name: {name!r}.")
-        spec[name.strip()] = normalize_functions(functions, f"licenses[{name!r}]")
-    return spec
-
-
-def _suggest(name: str, valid: Iterable[str]) -> str:
-    valid = list(valid)
-    folded = {v.lower(): v for v in valid}
-    match = folded.get(name.lower()) or next(iter(difflib.get_close_matches(name, valid, n=1)), None)
-    return f" Did you mean {match!r}?" if match else ""
-
-
-def validate_license_spec(
-    catalogue: Mapping[str, License], spec: Mapping[str, Functions | None]
-) -> dict[str, Functions]:
-    """Resolve ``spec`` to the exact function set of each license, in catalogue order.
-
-    ``None`` becomes every function of the license. All unknown licenses and functions are
-    reported together in one :class:`SpotfireConfigurationError`.
-    """
-    problems: list[str] = []
-    resolved: dict[str, Functions] = {}
-    for name, functions in spec.items():
-        lic = catalogue.get(name)
-        if lic is None:
-            problems.append(
-                f"Unknown license {name!r}.{_suggest(name, catalogue)} Valid licenses: "
-                f"{', '.join(sorted(catalogue)) or '(the server lists none)'}."
-            )
-            continue
-        available = lic.function_names
-        if functions is None:
-            resolved[name] = available
-            continue
-        unknown = [f for f in functions if f not in available]
-        if unknown:
-            hints = "".join(_suggest(f, available) for f in unknown[:1])
-            problems.append(
-                f"License {name!r} has no function {', '.join(map(repr, unknown))}.{hints} Its functions: "
-                f"{', '.join(available)}."
-            )
-            continue
-        resolved[name] = tuple(f for f in available if f in functions)
-    if problems:
-        raise SpotfireConfigurationError(
-            " ".join(problems) + " Nothing was changed; fix the names and run the task again."
-        )
-    return resolved
-
-
-@dataclass(frozen=True)
-class LicenseChange:
-    """One license change on a group: ``add`` / ``update`` (a PUT) or ``remove`` (a DELETE)."""
-
-    action: Literal["add", "update", "remove"]
-    license: str
-    before: Functions
-    after: Functions
-    put_functions: Functions = ()
-    """What the PUT sends; empty means "all functions" (the user asked for None)."""
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-safe description of the change (for XCom)."""
-        return {
-            "action": self.action,
-            "license": self.license,
-            "functions_before": list(self.before),
-            "functions_after": list(self.after),
-            "functions_added": [f for f in self.after if f not in self.before],
-            "functions_removed": [f for f in self.before if f not in self.after],
-        }
-
-
-@dataclass(frozen=True)
-class LicenseSyncPlan:
-    """The smallest set of changes that makes a group's explicit licenses match a spec."""
-
-    changes: tuple[LicenseChange, ...] = ()
-    unchanged: tuple[str, ...] = ()
-    unlisted_kept: tuple[str, ...] = ()
-    expected: Mapping[str, Functions] = field(default_factory=dict)
-    """The explicit assignments the group has once the plan is applied."""
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-safe summary (for XCom)."""
-        return {
-            "changes": [c.to_dict() for c in self.changes],
-            "unchanged": list(self.unchanged),
-            "unlisted_kept": list(self.unlisted_kept),
-        }
-
-
-def plan_license_sync(
-    current: Mapping[str, Functions],
-    desired: Mapping[str, Functions],
-    *,
-    remove_unlisted: bool = False,
-    all_functions: Mapping[str, Functions] | None = None,
-) -> LicenseSyncPlan:
-    """Compare a group's explicit licenses with the desired ones (function sets are unordered).
-
-    ``all_functions`` (license -> every function) lets a PUT send ``[]`` where the desired set is
-    the whole license, as the API documents for "all functions".
-    """
-    changes: list[LicenseChange] = []
-    unchanged: list[str] = []
-    for name, functions in desired.items():
-        before = current.get(name)
-        if before is not None and set(before) == set(functions):
-            unchanged.append(name)
-            continue
-        whole = all_functions is not None and set(all_functions.get(name, ())) == set(functions)
-        changes.append(
-            LicenseChange(
-                "add" if before is None else "update",
-                name,
-                before or (),
-                functions,
-                () if whole else functions,
-            )
-        )
-    unlisted = [name for name in current if name not in desired]
-    if remove_unlisted:
-        changes.extend(LicenseChange("remove", name, current[name], ()) for name in unlisted)
-    expected = {name: current[name] for name in unlisted if not remove_unlisted} | dict(desired)
-    return LicenseSyncPlan(
-        tuple(changes), tuple(unchanged), () if remove_unlisted else tuple(unlisted), expected
-    )
-
-
-# --------------------------------------------------------------------------------------------------
-# Steps that talk to the server
-# --------------------------------------------------------------------------------------------------
-def license_catalogue(hook: LicenseHookMixin) -> dict[str, License]:
-    """Every license of the server by name (with all of its functions)."""
-    return {lic.name: lic for lic in hook.list_licenses()}
-
-
-def explicit_assignments(hook: LicenseHookMixin, group_id: str) -> dict[str, Functions]:
-    """License -> functions set explicitly on ``group_id`` (raises naming the group if unknown).
-
-    A listing that omits a license's functions is completed with a per-license read (a license
-    is never set with zero functions: an empty PUT means all of them).
-    """
-    result: dict[str, Functions] = {}
-    for lic in hook.get_group_licenses(group_id, including_heritage=False):
-        functions = lic.function_names
-        if not functions:
-            functions = tuple(f.name for f in hook.get_group_license_functions(lic.name, group_id, False))
-        result[lic.name] = functions
-    return result
-
-
-def _apply(hook: LicenseHookMixin, group_id: str, change: LicenseChange) -> None:
-    if change.action == "remove":
-        hook.remove_group_license(change.license, group_id)
-    else:
-        hook.set_group_license(change.license, group_id, list(change.put_functions))
-
-
-def _describe(change: LicenseChange) -> str:
-    if change.action == "remove":
-        return f"remove {change.license}"
-    return f"{change.action} {change.license} [{', '.join(change.after)}]"
-
-
-def apply_plan(hook: LicenseHookMixin, group_id: str, plan: LicenseSyncPlan, logger: Logger) -> None:
-    """Apply the changes in order; if one fails after others succeeded, say exactly what was done."""
-    for index, change in enumerate(plan.changes):
-        try:
-            _apply(hook, group_id, change)
-        except SpotfireError as exc:
-            if index == 0:
-                raise
-            done = "; ".join(_describe(c) for c in plan.changes[:index])
-            left = "; ".join(_describe(c) for c in plan.changes[index:])
-            raise rewrap(
-                exc,
-                f"{exc} -- {index} of {len(plan.changes)} license changes were applied to group "
-                f"{group_id} before this failure (done: {done}; not done: {left}). Re-running the "
-                "task completes the rest: it only applies what is still missing.",
-            ) from exc
-        logger.info("Group %s: applied %s", group_id, _describe(change))
-
-
-def verify(hook: LicenseHookMixin, group_id: str, expected: Mapping[str, Functions]) -> None:
-    """Read the group's explicit licenses back and fail if they differ from ``expected``."""
-    actual = explicit_assignments(hook, group_id)
-    wrong = []
-    for name in sorted(set(actual) | set(expected)):
-        want, got = expected.get(name), actual.get(name)
-        if (want is None) != (got is None) or set(want or ()) != set(got or ()):
-            want_s = "not set" if want is None else f"[{', '.join(want)}]"
-            got_s = "not set" if got is None else f"[{', '.join(got)}]"
-            wrong.append(f"{name}: expected {want_s}, server has {got_s}")
-    if wrong:
-        raise SpotfireError(
-            f"Spotfire accepted the license changes for group {group_id} but did not apply them: "
-            f"{'; '.join(wrong)}. Check the server log and the group in the Administration Manager."
-        )
-
-
-def set_group_license(
-    hook: LicenseHookMixin,
-    group_id: str,
-    license_name: str,
-    functions: Sequence[str] | None,
-    logger: Logger = log,
-) -> dict[str, Any]:
-    """Set one license on a group (``None``/empty functions: all); skip if already so; verify."""
-    catalogue = license_catalogue(hook)
-    desired = validate_license_spec(catalogue, {license_name: normalize_functions(functions)})
-    current = explicit_assignments(hook, group_id)
-    plan = plan_license_sync(
-        {license_name: current[license_name]} if license_name in current else {},
-        desired,
-        all_functions={license_name: catalogue[license_name].function_names},
-    )
-    if plan.changes:
-        apply_plan(hook, group_id, plan, logger)
-        verify(hook, group_id, current | dict(desired))
-    else:
-        logger.info(
-            "Group %s already has %s with exactly these functions; nothing to do.", group_id, license_name
-        )
-    return {
-        "group_id": group_id,
-        "license": license_name,
-        "functions": list(desired[license_name]),
-        "changed": bool(plan.changes),
-        "functions_before": list(current.get(license_name, ())),
-    }
-
-
-def remove_group_license(
-    hook: LicenseHookMixin, group_id: str, license_name: str, logger: Logger = log
-) -> dict[str, Any]:
-    """Remove a license set explicitly on a group (no-op if not set); report what is still inherited."""
-    validate_license_spec(license_catalogue(hook), {license_name: None})
-    current = explicit_assignments(hook, group_id)
-    removed = license_name in current
-    if removed:
-        hook.remove_group_license(license_name, group_id)
-        logger.info(
-            "Group %s: removed %s (functions %s)", group_id, license_name, ", ".join(current[license_name])
-        )
-        verify(hook, group_id, {k: v for k, v in current.items() if k != license_name})
-    else:
-        logger.info(
-            "Group %s does not have license %s set explicitly; nothing to remove.", group_id, license_name
-        )
-    inherited = [f.name for f in hook.get_group_license_functions(license_name, group_id, True)]
-    if inherited:
-        logger.warning(
-            "Group %s still has license %s through membership in other groups (functions: %s); remove it "
-            "from those groups to take it away.",
-            group_id,
-            license_name,
-            ", ".join(inherited),
-        )
-    return {
-        "group_id": group_id,
-        "license": license_name,
-        "removed": removed,
-        "functions_before": list(current.get(license_name, ())),
-        "inherited_functions": inherited,
-    }
-
-
-def sync_group_licenses(
-    hook: LicenseHookMixin,
-    group_id: str,
-    licenses: Any,
-    *,
-    remove_unlisted: bool = False,
-    dry_run: bool = False,
-    logger: Logger = log,
-) -> dict[str, Any]:
-    """Make a group's explicit licenses match ``licenses`` with the fewest writes; return the diff."""
-    spec = normalize_license_spec(licenses)
-    catalogue = license_catalogue(hook)
-    desired = validate_license_spec(catalogue, spec)
-    current = explicit_assignments(hook, group_id)
-    plan = plan_license_sync(
-        current,
-        desired,
-        remove_unlisted=remove_unlisted,
-        all_functions={name: catalogue[name].function_names for name in desired},
-    )
-    for name in plan.unlisted_kept:
-        logger.info("Group %s keeps %s (not listed; remove_unlisted=False).", group_id, name)
-    if not plan.changes:
-        logger.info("Group %s already matches: no license changes.", group_id)
-    elif dry_run:
-        for change in plan.changes:
-            logger.info("Dry run, group %s: would %s", group_id, _describe(change))
-    else:
-        apply_plan(hook, group_id, plan, logger)
-        verify(hook, group_id, plan.expected)
-    return {
-        "group_id": group_id,
-        "dry_run": dry_run,
-        "applied": bool(plan.changes) and not dry_run,
-        **plan.to_dict(),
-    }
 
 
 # --------------------------------------------------------------------------------------------------
@@ -434,8 +66,10 @@ class SpotfireSetGroupLicenseOperator(SpotfireHookMixin, BaseOperator):
         self.spotfire_conn_id = spotfire_conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:
-        return set_group_license(
-            self.hook, self.group_id, self.license_name, self.license_functions, self.log
+        validate.url_segment("group_id", self.group_id)
+        normalize_functions(self.license_functions)  # the shape, before any request
+        return self.hook.run(
+            license_sync.set_group_license(self.group_id, self.license_name, self.license_functions, self.log)
         )
 
 
@@ -469,7 +103,8 @@ class SpotfireRemoveGroupLicenseOperator(SpotfireHookMixin, BaseOperator):
         self.spotfire_conn_id = spotfire_conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:
-        return remove_group_license(self.hook, self.group_id, self.license_name, self.log)
+        validate.url_segment("group_id", self.group_id)
+        return self.hook.run(license_sync.remove_group_license(self.group_id, self.license_name, self.log))
 
 
 class SpotfireSyncGroupLicensesOperator(SpotfireHookMixin, BaseOperator):
@@ -481,6 +116,8 @@ class SpotfireSyncGroupLicensesOperator(SpotfireHookMixin, BaseOperator):
     :param remove_unlisted: also remove licenses set on the group but not listed (inherited
         licenses are never touched).
     :param dry_run: only compute and return the changes.
+    :param allow_remove_all: with ``remove_unlisted``, allow an empty ``licenses`` (removes every
+        explicit license of the group); without it an empty set is refused before any request.
     :param spotfire_conn_id: the ``spotfire`` connection.
 
     Names are validated before anything is written. Returns (XCom) the diff:
@@ -499,6 +136,7 @@ class SpotfireSyncGroupLicensesOperator(SpotfireHookMixin, BaseOperator):
         licenses: LicenseSpec,
         remove_unlisted: bool = False,
         dry_run: bool = False,
+        allow_remove_all: bool = False,
         spotfire_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
@@ -506,13 +144,20 @@ class SpotfireSyncGroupLicensesOperator(SpotfireHookMixin, BaseOperator):
         self.group_id = group_id
         self.licenses = licenses
         self.remove_unlisted = remove_unlisted
+        self.allow_remove_all = allow_remove_all
         # not ``self.dry_run``: that is BaseOperator.dry_run(), a method
         self.is_dry_run = dry_run
         self.spotfire_conn_id = spotfire_conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:
-        return sync_group_licenses(
-            self.hook,
+        validate.url_segment("group_id", self.group_id)
+        validate.license_sync_scope(
+            self.licenses,
+            remove_unlisted=self.remove_unlisted,
+            allow_remove_all=self.allow_remove_all,
+            group_id=self.group_id,
+        )
+        return self.hook.sync_group_licenses(
             self.group_id,
             self.licenses,
             remove_unlisted=self.remove_unlisted,
@@ -530,8 +175,5 @@ __all__ = [
     "normalize_functions",
     "normalize_license_spec",
     "plan_license_sync",
-    "remove_group_license",
-    "set_group_license",
-    "sync_group_licenses",
     "validate_license_spec",
 ]

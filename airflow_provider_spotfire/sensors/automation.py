@@ -14,7 +14,9 @@ from airflow.providers.common.compat.sdk import (
     PokeReturnValue,
 )
 
-from airflow_provider_spotfire.api.automation import JobOutcome, JobWatch, failure_message
+from airflow_provider_spotfire import _validation as validate
+from airflow_provider_spotfire._connection import DEFAULT_CONN_ID
+from airflow_provider_spotfire.api.automation import JobOutcome, JobWatch, failure_message, status_from_event
 from airflow_provider_spotfire.exceptions import SpotfireConfigurationError, SpotfireJobError
 from airflow_provider_spotfire.operators.base import SpotfireHookMixin, default_deferrable
 from airflow_provider_spotfire.triggers.automation import SpotfireAutomationJobTrigger
@@ -44,11 +46,11 @@ class SpotfireAutomationJobSensor(SpotfireHookMixin, BaseSensorOperator):
         *,
         job_id: str,
         deferrable: bool = default_deferrable(),
-        spotfire_conn_id: str = "spotfire_default",
+        spotfire_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("poke_interval", 30)
-        super().__init__(**kwargs)
+        super().__init__(**validate.sensor_timing(kwargs))
         self.job_id = job_id
         self.deferrable = deferrable
         self.spotfire_conn_id = spotfire_conn_id
@@ -102,9 +104,9 @@ class SpotfireAutomationJobSensor(SpotfireHookMixin, BaseSensorOperator):
         if isinstance(event, dict) and event.get("status") == "timeout":
             raise AirflowSensorTimeout(str(event.get("message")))
         parsed = validate_event(event, job_id=self._job_id())
-        status = parsed.details.get("status") or {}
-        self.log.info("Automation Services job %s finished: %s", parsed.job_id, parsed.job_state)
-        return {"JobId": parsed.job_id, "StatusCode": parsed.job_state, "Message": status.get("Message", "")}
+        status = status_from_event(parsed.job_id, parsed.job_state, parsed.details)
+        self.log.info("Automation Services job %s finished: %s", parsed.job_id, status.describe())
+        return status.to_dict()
 
 
 __all__ = ["SpotfireAutomationJobSensor"]

@@ -8,6 +8,8 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import BaseSensorOperator, Context, PokeReturnValue
 
+from airflow_provider_spotfire import _validation as validate
+from airflow_provider_spotfire._connection import DEFAULT_CONN_ID
 from airflow_provider_spotfire.api.library import UploadJob
 from airflow_provider_spotfire.exceptions import SpotfireJobError, SpotfireNotFoundError
 from airflow_provider_spotfire.operators.base import SpotfireHookMixin, default_deferrable
@@ -31,11 +33,11 @@ class SpotfireUploadJobSensor(SpotfireHookMixin, BaseSensorOperator):
         self,
         *,
         job_id: str,
-        spotfire_conn_id: str = "spotfire_default",
+        spotfire_conn_id: str = DEFAULT_CONN_ID,
         deferrable: bool = default_deferrable(),
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(**validate.sensor_timing(kwargs))
         self.job_id = job_id
         self.spotfire_conn_id = spotfire_conn_id
         self.deferrable = deferrable

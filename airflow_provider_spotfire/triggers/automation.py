@@ -12,6 +12,8 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_spotfire import _validation as validate
+from airflow_provider_spotfire._connection import DEFAULT_CONN_ID
 from airflow_provider_spotfire._http import RetryPolicy
 from airflow_provider_spotfire.api.automation import ExecutionStatus, JobOutcome, JobWatch, failure_message
 from airflow_provider_spotfire.exceptions import SpotfireApiError, SpotfireError
@@ -100,7 +102,7 @@ class SpotfireAutomationJobTrigger(BaseTrigger):
     def __init__(
         self,
         job_id: str,
-        spotfire_conn_id: str = "spotfire_default",
+        spotfire_conn_id: str = DEFAULT_CONN_ID,
         poll_interval: float = 15.0,
         deadline: float | None = None,
         abort_unfinished: bool = True,
@@ -111,8 +113,8 @@ class SpotfireAutomationJobTrigger(BaseTrigger):
         super().__init__()
         self.job_id = job_id
         self.spotfire_conn_id = spotfire_conn_id
-        self.poll_interval = float(poll_interval)
-        self.deadline = float(deadline) if deadline is not None else None
+        self.poll_interval = validate.seconds("poll_interval", poll_interval)
+        self.deadline = validate.epoch_deadline("deadline", deadline)
         self.abort_unfinished = abort_unfinished
         self.abort_on_kill = abort_on_kill
         self.task_label = task_label

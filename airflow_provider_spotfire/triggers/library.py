@@ -9,6 +9,8 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_spotfire import _validation as validate
+from airflow_provider_spotfire._connection import DEFAULT_CONN_ID
 from airflow_provider_spotfire.api.library import UploadJob, is_transient
 from airflow_provider_spotfire.exceptions import SpotfireError, SpotfireNotFoundError
 from airflow_provider_spotfire.triggers.events import SpotfireTriggerEvent
@@ -33,7 +35,7 @@ class SpotfireUploadJobTrigger(BaseTrigger):
     def __init__(
         self,
         job_id: str,
-        spotfire_conn_id: str = "spotfire_default",
+        spotfire_conn_id: str = DEFAULT_CONN_ID,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         deadline: float | None = None,
         links: Mapping[str, str] | None = None,
@@ -44,8 +46,8 @@ class SpotfireUploadJobTrigger(BaseTrigger):
         super().__init__()
         self.job_id = job_id
         self.spotfire_conn_id = spotfire_conn_id
-        self.poll_interval = float(poll_interval)
-        self.deadline = deadline
+        self.poll_interval = validate.seconds("poll_interval", poll_interval)
+        self.deadline = validate.epoch_deadline("deadline", deadline)
         self.links = {k: str(v) for k, v in (links or {}).items() if k in _LINK_NAMES and v}
         self.library_path = library_path
         self.cancel_on_kill = cancel_on_kill

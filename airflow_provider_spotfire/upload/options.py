@@ -10,21 +10,16 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from airflow_provider_spotfire import _validation as validate
 from airflow_provider_spotfire.api.library import check_description, normalize_keywords
 from airflow_provider_spotfire.exceptions import SpotfireConfigurationError
 
 MIB = 1024 * 1024
 DEFAULT_CHUNK_SIZE = 8 * MIB
 DEFAULT_PARALLELISM = 3
-MAX_PARALLELISM = 16
+MAX_PARALLELISM = validate.MAX_PARALLELISM
 DEFAULT_POLL_INTERVAL = 2.0
 DEFAULT_FINISH_TIMEOUT = 900.0
-
-
-def _positive_seconds(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise SpotfireConfigurationError(f"{name} must be a positive number of seconds, got {value!r}.")
-    return float(value)
 
 
 @dataclass(frozen=True)
@@ -51,29 +46,16 @@ class UploadOptions:
     finish_timeout: float = DEFAULT_FINISH_TIMEOUT
 
     def __post_init__(self) -> None:
-        chunk_size, parallelism = self.chunk_size, self.parallelism
-        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-            raise SpotfireConfigurationError(
-                f"chunk_size must be a positive number of bytes, got {chunk_size!r} "
-                f"(default {DEFAULT_CHUNK_SIZE})."
-            )
-        if (
-            isinstance(parallelism, bool)
-            or not isinstance(parallelism, int)
-            or not 1 <= parallelism <= MAX_PARALLELISM
-        ):
-            raise SpotfireConfigurationError(
-                f"parallelism must be an integer from 1 to {MAX_PARALLELISM}, got {parallelism!r} "
-                f"(default {DEFAULT_PARALLELISM}; Spotfire limits parallel chunks per job)."
-            )
         keywords = normalize_keywords(self.keywords)
         set_field = object.__setattr__  # frozen: normalise once, here
+        set_field(self, "chunk_size", validate.chunk_size(self.chunk_size))
+        set_field(self, "parallelism", validate.parallelism(self.parallelism))
         set_field(self, "keywords", tuple(keywords) if keywords is not None else None)
         set_field(self, "description", check_description(self.description))
         set_field(self, "overwrite", bool(self.overwrite))
         set_field(self, "wait_finished", bool(self.wait_finished))
-        set_field(self, "poll_interval", _positive_seconds("poll_interval", self.poll_interval))
-        set_field(self, "finish_timeout", _positive_seconds("finish_timeout", self.finish_timeout))
+        set_field(self, "poll_interval", validate.seconds("poll_interval", self.poll_interval))
+        set_field(self, "finish_timeout", validate.seconds("finish_timeout", self.finish_timeout))
 
     @classmethod
     def build(cls, base: UploadOptions | None = None, **fields: Any) -> UploadOptions:

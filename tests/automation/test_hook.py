@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -23,6 +24,7 @@ from airflow_provider_spotfire.exceptions import (
     SpotfireJobError,
     SpotfireNotFoundError,
 )
+from airflow_provider_spotfire.hooks.spotfire import SpotfireAsyncHook
 from tests.automation.conftest import (
     EXPORT_FINANCE,
     EXPORT_FINANCE_ID,
@@ -210,3 +212,26 @@ def test_job_watch_logs_state_changes_not_polls():
     ]
     assert log.lines[-1].endswith("(m Finished)")
     assert [state for state, _ in watch.history] == ["InProgress", "Finished"]
+
+
+async def test_the_async_hook_repeats_a_busy_start_without_blocking_the_loop(
+    spotfire_conn_id, spotfire_emulator
+):
+    spotfire_emulator.set_config(as_max_concurrent_jobs=1)
+    hook = SpotfireAsyncHook(spotfire_conn_id)
+    first = await hook.start_automation_job_from_xml(job_xml(duration=0.4))
+    ticks = 0
+
+    async def ticker() -> None:  # runs only while the start's backoff yields the loop
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.02)
+            ticks += 1
+
+    beat = asyncio.create_task(ticker())
+    source = AutomationJobSource(job_xml=job_xml(duration=0.1))
+    second = await hook.start_automation_job(source, busy_retry=BusyRetry(initial_delay=0.2, max_delay=0.4))
+    beat.cancel()
+    assert second.job_id != first.job_id and second.status_code in ("Queued", "InProgress")
+    assert spotfire_emulator.inspect()["counters"].get("as_busy", 0) >= 1
+    assert ticks >= 3  # the loop kept running through at least one 0.1-0.2 s backoff

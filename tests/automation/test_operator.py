@@ -76,6 +76,15 @@ def operator(conn_id: str, **kwargs: Any) -> SpotfireRunAutomationJobOperator:
     return SpotfireRunAutomationJobOperator(spotfire_conn_id=conn_id, **kwargs)
 
 
+async def status_reads_failing(emulator: Any, trigger: SpotfireAutomationJobTrigger) -> Any:
+    """The trigger's event while every status read answers 503 (more than any retry policy allows)."""
+    emulator.inject_faults(*["503"] * 50, path_prefix="/spotfire/api/rest/as/job/status")
+    try:
+        return await anext(trigger.run())
+    finally:
+        emulator.http().delete("/_emulator/faults").raise_for_status()  # the retry reads for real
+
+
 async def run_deferred(op: SpotfireRunAutomationJobOperator, ctx: dict[str, Any]) -> dict[str, Any]:
     """execute() -> TaskDeferred -> trigger.run() -> execute_complete(), as the triggerer would."""
     with pytest.raises(TaskDeferred) as deferred:
@@ -277,8 +286,7 @@ async def test_status_failure_on_the_last_try_aborts_the_job(spotfire_conn_id, s
     op = operator(spotfire_conn_id, library_path=NIGHTLY_BATCH, deferrable=True)
     with pytest.raises(TaskDeferred) as deferred:
         op.execute(context(ti))
-    spotfire_emulator.inject_faults(*["503"] * 6, path_prefix="/spotfire/api/rest/as/job/status")
-    event = await anext(deferred.value.trigger.run())
+    event = await status_reads_failing(spotfire_emulator, deferred.value.trigger)
     with pytest.raises(SpotfireJobError, match="Could not read the status"):
         op.execute_complete(context(ti), event.payload)
     record = as_job(spotfire_emulator, ti.xcom["job_id"])
@@ -326,8 +334,7 @@ async def test_status_failure_with_retries_left_keeps_the_job_for_the_retry(
     op = operator(spotfire_conn_id, library_path=NIGHTLY_BATCH, deferrable=True, retries=2)
     with pytest.raises(TaskDeferred) as deferred:
         op.execute(context(ti, store))
-    spotfire_emulator.inject_faults(*["503"] * 6, path_prefix="/spotfire/api/rest/as/job/status")
-    event = await anext(deferred.value.trigger.run())
+    event = await status_reads_failing(spotfire_emulator, deferred.value.trigger)
     with pytest.raises(SpotfireJobError):
         op.execute_complete(context(ti, store), event.payload)
     assert as_job(spotfire_emulator, ti.xcom["job_id"])["status"] in ("Queued", "InProgress")
@@ -352,8 +359,7 @@ async def test_without_resuming_a_status_failure_aborts_the_job_even_with_retrie
     op = operator(spotfire_conn_id, **kwargs)
     with pytest.raises(TaskDeferred) as deferred:
         op.execute(context(ti, store))
-    spotfire_emulator.inject_faults(*["503"] * 6, path_prefix="/spotfire/api/rest/as/job/status")
-    event = await anext(deferred.value.trigger.run())
+    event = await status_reads_failing(spotfire_emulator, deferred.value.trigger)
     with pytest.raises(SpotfireJobError):
         op.execute_complete(context(ti, store), event.payload)
     record = as_job(spotfire_emulator, ti.xcom["job_id"])
@@ -417,3 +423,43 @@ async def test_deferrable_sensor_times_out_without_aborting(hook, spotfire_conn_
 def test_sensor_without_job_id_says_how_to_fix(spotfire_conn_id):
     with pytest.raises(SpotfireConfigurationError, match="XCom key 'job_id'"):
         sensor(spotfire_conn_id, "None").poke(context())
+
+
+# ---------------------------------------------------------------------------------------------- one vocabulary
+
+
+@pytest.mark.parametrize(
+    ("code", "active", "succeeded"),
+    [
+        ("Queued", True, False),
+        ("InProgress", True, False),
+        ("Busy", True, False),  # a job that reports Busy is still there: a retry resumes it, starts none
+        ("Finished", False, True),
+        ("Failed", False, False),
+        ("Canceled", False, False),
+        ("Missing", False, False),
+        ("NotSet", False, False),
+        ("in_progress", True, False),
+    ],
+)
+def test_resume_decisions_follow_the_one_status_table(spotfire_conn_id, code, active, succeeded):
+    op = operator(spotfire_conn_id, library_path=EXPORT_FINANCE)
+    assert op.is_job_active(code) is active
+    assert op.is_job_succeeded(code) is succeeded
+
+
+def test_operator_and_sensor_build_the_same_final_status_from_an_event(spotfire_conn_id):
+    event = {
+        "status": "success",
+        "job_id": "j-1",
+        "job_state": "Finished",
+        "message": "done",
+        "details": {"status": {"JobId": "j-1", "StatusCode": "Finished", "Message": "All exported."}},
+    }
+    expected = {"JobId": "j-1", "StatusCode": "Finished", "Message": "All exported."}
+    op = operator(spotfire_conn_id, library_path=EXPORT_FINANCE)
+    assert op.execute_complete(context(), event) == expected
+    sensor = SpotfireAutomationJobSensor(task_id="wait", job_id="j-1", spotfire_conn_id=spotfire_conn_id)
+    assert sensor.execute_complete(context(), event) == expected
+    bare = {**event, "details": {}}  # an event without the status falls back to its own fields
+    assert op.execute_complete(context(), bare) == {"JobId": "j-1", "StatusCode": "Finished", "Message": ""}

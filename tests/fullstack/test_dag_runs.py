@@ -35,8 +35,14 @@ DEFERRED = "Pausing task as DEFERRED."
 # Airflow 3.3 scheduler race (apache/airflow#71580, #72716; fix proposed in #71579): when a trigger fires
 # before the scheduler has processed the executor's "success" for the worker that deferred, and the
 # resumed try is already running, the stale event marks the task failed. Short poll intervals on a
-# loaded machine make it likely. Recognised only by this exact scheduler message for the task.
+# loaded machine make it likely. A failure counts as this race only with its whole signature (see
+# _hit_by_upstream_race): the trigger fired a *success* event, our code raised nothing in the resumed
+# try, and the scheduler recorded a "state mismatch" for exactly this task instance and try, after the
+# event, with the stale-success text. Anything else with the same symptom fails the test.
 STALE_EVENT = "finished with state success, but the task instance's state attribute is running"
+STATE_MISMATCH = "state mismatch"  # the event-log entry the scheduler writes beside its log line
+FIRED = "Trigger fired event"
+OUR_CODE_FAILED = ("Task failed with exception", "Received a malformed trigger event")
 UPSTREAM_RACE = "apache/airflow#72716 (stale executor event after deferral)"
 TRIGGERER_LINE = re.compile(r"(?P<time>\S+) \[\w+\s*\] (?P<message>.*?)\s+\[(?P<logger>[\w.]+)\] ")
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -173,21 +179,51 @@ def _wait_and_collect(fullstack: FullStack, runs: dict[str, str], deadline: floa
         dag_id: _collect(fullstack, dag_id, run_id, states.get(dag_id, "timed out"))
         for dag_id, run_id in runs.items()
     }
-    scheduler_log = fullstack.log_text("scheduler").splitlines()
+    triggerer_log = fullstack.log_text("triggerer").splitlines()
     for run in collected.values():
         for task in run.tasks:
-            task.upstream_race = _hit_by_upstream_race(task, run, scheduler_log)
+            task.upstream_race = _hit_by_upstream_race(fullstack, task, triggerer_log)
     return collected
 
 
-def _hit_by_upstream_race(task: Task, run: Run, scheduler_log: list[str]) -> bool:
-    """Failed after its trigger fired, with the scheduler's stale-event message for this task instance
-    (the resumed try then either finished and could not report, or was killed while starting)."""
-    messages = [m.strip() for m in task.messages()]
-    if task.ti["state"] != "failed" or DEFERRED not in messages or "Trigger fired event" not in messages:
+def _hit_by_upstream_race(fullstack: FullStack, task: Task, triggerer_log: list[str]) -> bool:
+    """True only for the whole signature of the race (see STALE_EVENT) on this task instance's one try."""
+    ti = task.ti
+    if ti["state"] != "failed" or list(task.logs) != [1]:
         return False
-    ti_repr = f"<TaskInstance: {run.dag_id}.{task.ti['task_id']} {run.run_id}"
-    return any(ti_repr in line and STALE_EVENT in line for line in scheduler_log)
+    messages = [m.strip() for m in task.messages()]
+    fired_at = _success_event_fired_at(task, triggerer_log)
+    if DEFERRED not in messages or fired_at is None:
+        return False
+    after_event = [e for e in task.events() if "timestamp" in e and _when(e["timestamp"]) >= fired_at]
+    if any(
+        str(e.get("event", "")).strip().startswith(OUR_CODE_FAILED)
+        or ("airflow_provider_spotfire" in str(e.get("logger")) and e.get("level") in ("error", "critical"))
+        for e in after_event
+    ):
+        return False  # our code failed in the resumed try: a regression, not the race
+    params = {k: ti[k] for k in ("dag_id", "task_id", "run_id", "map_index", "try_number")}
+    entries = fullstack.get("/api/v2/eventLogs", params={**params, "event": STATE_MISMATCH})["event_logs"]
+    return any(STALE_EVENT in (e.get("extra") or "") and _when(e["when"]) >= fired_at for e in entries)
+
+
+def _success_event_fired_at(task: Task, triggerer_log: list[str]) -> datetime | None:
+    """When the trigger of this task instance fired an event with ``status`` success (None: it did not).
+
+    The line is in the task log (merged from the triggerer's file) or, tagged ``ti_id=``, in the
+    triggerer's own log (Airflow 3.3 sometimes writes it there)."""
+    success = ("'status': 'success'", '"status": "success"')
+    for e in task.events():
+        if str(e.get("event", "")).strip() == FIRED and "timestamp" in e:
+            if any(mark in str(e.get("result", "")) for mark in success):
+                return _when(e["timestamp"])
+            return None
+    tag = f"ti_id={task.ti['id']} "
+    for line in triggerer_log:
+        match = TRIGGERER_LINE.match(line)
+        if match and match["message"].strip() == FIRED and tag in line + " ":
+            return _when(match["time"]) if any(mark in line for mark in success) else None
+    return None
 
 
 def _all_tasks(outcome: Outcome) -> list[Task]:

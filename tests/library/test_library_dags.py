@@ -19,7 +19,6 @@ pytestmark = pytest.mark.usefixtures("airflow_db")
 
 @pytest.mark.parametrize("mode", ["blocking", "deferrable"])
 def test_taskflow_dataframe_upload_and_sensor(spotfire_conn_id, spotfire_emulator, mode):
-    pytest.importorskip("pyarrow", reason="a DataFrame handed over by XCom needs pyarrow (Airflow's serde)")
     dr = run_dag(TEST_DAGS, f"library_test_upload_{mode}")
     assert task_states(dr) == {"make_sales": "success", "upload": "success", "wait": "success"}
 
@@ -47,7 +46,6 @@ def test_execution_timeout_cancels_the_upload_job(spotfire_conn_id, spotfire_emu
 
 
 def test_example_dag(spotfire_conn_id, spotfire_emulator):
-    pytest.importorskip("pyarrow", reason="a DataFrame handed over by XCom needs pyarrow (Airflow's serde)")
     dr = run_dag(EXAMPLE_DAGS / "example_spotfire_upload.py", "example_spotfire_upload")
     assert set(task_states(dr).values()) == {"success"}, task_states(dr)
     result = xcom_value(dr, "upload_sales")

@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
 from airflow_provider_spotfire._http import RetryPolicy
@@ -104,7 +105,6 @@ def test_single_chunk_and_overwrite_replace_the_item(spotfire_emulator, hook, ma
 
 
 def test_a_real_sbdf_file_from_a_dataframe_round_trips(spotfire_emulator, hook, tmp_path):
-    pd = pytest.importorskip("pandas")
     from airflow_provider_spotfire.sbdf import read_sbdf, write_sbdf
 
     df = pd.DataFrame({"region": ["north", "south"], "amount": [1.5, 2.25], "units": [3, 4]})
@@ -347,8 +347,8 @@ def test_files_that_are_not_sbdf_fail_before_any_request(spotfire_emulator, hook
         ({"parallelism": 99}, "parallelism"),
         ({"keywords": [1, 2]}, "keywords must be strings"),
         ({"description": 5}, "description must be a string"),
-        ({"poll_interval": 0}, "poll_interval must be a positive number"),  # no longer dropped
-        ({"finish_timeout": "soon"}, "finish_timeout must be a positive number"),  # no longer dropped
+        ({"poll_interval": 0}, "poll_interval must be more than zero seconds"),  # no longer dropped
+        ({"finish_timeout": "soon"}, "finish_timeout must be a number of seconds"),  # no longer dropped
         ({"chunksize": 10}, r"Unknown upload option\(s\) chunksize; the options are chunk_size, "),
     ],
 )

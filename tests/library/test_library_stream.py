@@ -255,3 +255,37 @@ def test_cut_chunks_never_copies_exact_file_reads():
     assert out == pieces and out[0] is pieces[0] and out[1] is pieces[1]
     mixed: list[Any] = [bytearray(b"xy"), memoryview(b"zzzz"), b"", b"w"]
     assert list(cut_chunks(mixed, 3)) == [b"xyz", b"zzz", b"w"]
+
+
+# ---- with the SBDF writer (airflow_provider_spotfire.sbdf.iter_sbdf_bytes) -------------------------
+def test_batches_written_by_iter_sbdf_bytes_arrive_intact(spotfire_emulator, hook, tmp_path):
+    import pandas as pd
+
+    from airflow_provider_spotfire.sbdf import iter_sbdf_bytes, read_sbdf
+
+    batches = [pd.DataFrame({"id": range(i * 500, (i + 1) * 500), "x": [i * 0.5] * 500}) for i in range(6)]
+    result = hook.upload_sbdf_stream(iter_sbdf_bytes(iter(batches)), f"{REPORTS}/written", chunk_size=CHUNK)
+    content = item_bytes(spotfire_emulator, f"{REPORTS}/written")
+    assert result.bytes == len(content) and result.sha256 == hashlib.sha256(content).hexdigest()
+    path = tmp_path / "back.sbdf"
+    path.write_bytes(content)
+    back = read_sbdf(path)
+    assert list(back["id"]) == list(range(3000)) and back["x"].iloc[-1] == 2.5
+
+
+def test_a_schema_change_between_batches_cancels_the_upload(spotfire_emulator, hook):
+    import pandas as pd
+
+    from airflow_provider_spotfire.exceptions import SbdfSchemaError
+    from airflow_provider_spotfire.sbdf import iter_sbdf_bytes
+
+    def batches() -> Iterator[Any]:
+        for i in range(4):
+            yield pd.DataFrame({"id": range(i * 4000, (i + 1) * 4000), "x": [1.0] * 4000})
+        yield pd.DataFrame({"id": range(10), "x": ["text"] * 10})  # x: Real -> String
+
+    with pytest.raises(SbdfSchemaError, match="x"):
+        hook.upload_sbdf_stream(iter_sbdf_bytes(batches()), f"{REPORTS}/schema-change", chunk_size=CHUNK)
+    assert [j["status"] for j in upload_jobs(spotfire_emulator)] == ["cancelled"]
+    assert chunk_posts(upload_requests(spotfire_emulator))  # chunks were sent before the bad batch
+    assert_nothing_left(spotfire_emulator, f"{REPORTS}/schema-change")

@@ -12,11 +12,11 @@ from airflow_provider_spotfire.api import scopes as S
 from airflow_provider_spotfire.api.licenses import (
     License,
     LicenseFunction,
-    list_licenses_request,
+    build_get_user_licenses,
+    build_list_licenses,
+    build_remove_group_license,
+    build_set_group_license,
     parse_licenses,
-    remove_group_license_request,
-    set_group_license_request,
-    user_licenses_request,
 )
 from airflow_provider_spotfire.exceptions import (
     SpotfireBadRequestError,
@@ -178,13 +178,13 @@ def test_set_group_license_sends_a_json_array_of_function_names(hook, spotfire_e
         "application/json",
         [S.LICENSES_WRITE],
     )
-    assert set_group_license_request(METRICS, UPLOADERS, ["editMetrics"]).json == ["editMetrics"]
+    assert build_set_group_license(METRICS, UPLOADERS, ["editMetrics"]).json == ["editMetrics"]
 
 
 def test_set_group_license_without_functions_enables_all(hook, spotfire_emulator):
     hook.set_group_license(EXTENSIONS, SALES_EMEA)  # replaces Sales EMEA's geoAnalytics-only assignment
     assert assignments(spotfire_emulator)[SALES_EMEA] == {EXTENSIONS: all_functions(EXTENSIONS)}
-    assert set_group_license_request(EXTENSIONS, SALES_EMEA).json == []
+    assert build_set_group_license(EXTENSIONS, SALES_EMEA).json == []
 
 
 def test_remove_group_license_leaves_inherited_licenses(hook, spotfire_emulator):
@@ -217,9 +217,9 @@ def test_reads_and_writes_are_retried_as_idempotent(hook, spotfire_emulator):
         ("PUT", 204, None),
     ]
     for build in (
-        list_licenses_request,
-        lambda: user_licenses_request(ALICE),
-        lambda: remove_group_license_request(METRICS, SALES),
+        build_list_licenses,
+        lambda: build_get_user_licenses(ALICE),
+        lambda: build_remove_group_license(METRICS, SALES),
     ):
         assert build().idempotent
 
@@ -233,8 +233,7 @@ def test_path_segments_are_url_quoted(hook, spotfire_emulator):
     assert info.value.description == f"Unknown license: {odd}"
     assert str(info.value).startswith(f"License {odd!r} does not exist on this server")
     assert (
-        set_group_license_request(odd, "g 1").path
-        == "rest/licenses/v1/Odd%2FLicense%20%3F%23%25/groups/g%201"
+        build_set_group_license(odd, "g 1").path == "rest/licenses/v1/Odd%2FLicense%20%3F%23%25/groups/g%201"
     )
 
 

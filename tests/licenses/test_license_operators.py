@@ -420,7 +420,7 @@ def test_normalize_functions(value, expected):
 @pytest.mark.parametrize(
     ("value", "message"),
     [
-        ("exportData", "neither JSON nor a Python literal"),
+        ("export Data!", "is not a function name or a comma-separated list of names"),
         ({"a": 1}, "must be a list of license function names or None"),
         (["a", 3], "must contain non-empty function names"),
     ],
