@@ -1,10 +1,10 @@
-"""HTTP plumbing written once for the sync (requests) and async (httpx) clients.
+"""HTTP plumbing written once for the sync (requests) and async (aiohttp, :mod:`._http_async`) clients.
 
 * :class:`HttpRequest` / :class:`HttpResponse` -- what is sent and what came back, library-neutral.
 * :func:`raise_for_response` -- turns any 4xx/5xx (Spotfire ``{"error": {...}}``, OAuth2
   ``{"error": "..."}``, RFC 6750 ``WWW-Authenticate`` or no body at all) into a typed exception.
 * :class:`RetryPolicy` -- which failures are retried and how long to wait (tenacity), shared by
-  :class:`SyncTransport` and :class:`AsyncTransport`, which only do the I/O.
+  :class:`SyncTransport` and :class:`._http_async.AsyncTransport`, which only do the I/O.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 import requests
 import tenacity
 import urllib3
@@ -383,67 +382,13 @@ class SyncTransport:
         self.session.close()
 
 
-class AsyncTransport:
-    """Sends :class:`HttpRequest` with ``httpx.AsyncClient``, applying the same retry policy."""
-
-    def __init__(self, client: httpx.AsyncClient, *, policy: RetryPolicy, client_id: str | None):
-        self.client = client
-        self.policy = policy
-        self.client_id = client_id
-
-    async def send_once(self, req: HttpRequest) -> HttpResponse:
-        content: Any = req.content if req.content is not None else req.form
-        headers = dict(req.headers)
-        if req.form is not None:
-            headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
-        try:
-            r = await self.client.request(
-                req.method,
-                req.url,
-                params=dict(req.params) if req.params else None,
-                headers=headers,
-                json=req.json,
-                content=content,
-            )
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            raise transport_error(req.method, req.path, exc, sent=False) from None
-        except httpx.TransportError as exc:
-            raise transport_error(req.method, req.path, exc, sent=True) from None
-        response = HttpResponse(r.status_code, r.headers, r.content)
-        return _check_status(req, response, self.client_id)
-
-    async def send(self, req: HttpRequest, *, idempotent: bool) -> HttpResponse:
-        retrying = tenacity.AsyncRetrying(
-            **self.policy.tenacity_kwargs(idempotent, f"{req.method} {req.path}")
-        )
-        return await retrying(self.send_once, req)
-
-
-def new_async_client(*, verify: bool | str, timeout: float) -> httpx.AsyncClient:
-    """An ``httpx.AsyncClient`` for one event loop (shared by every trigger of that loop)."""
-    ssl_verify: bool | ssl.SSLContext = (
-        verify if isinstance(verify, bool) else ssl.create_default_context(cafile=verify)
-    )
-    return httpx.AsyncClient(
-        verify=ssl_verify,
-        timeout=timeout,
-        headers={"User-Agent": USER_AGENT},
-        limits=httpx.Limits(
-            max_connections=20, max_keepalive_connections=20
-        ),  # small pool: httpcore scans every pooled connection per request
-        follow_redirects=False,
-    )
-
-
 __all__ = [
-    "AsyncTransport",
     "HttpRequest",
     "HttpResponse",
     "RetryPolicy",
     "SyncTransport",
     "is_tls_failure",
     "never_sent",
-    "new_async_client",
     "parse_retry_after",
     "raise_for_response",
 ]

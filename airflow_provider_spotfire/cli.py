@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from airflow_provider_spotfire._connection import DEFAULT_CONN_ID
 from airflow_provider_spotfire._login import DEFAULT_TIMEOUT, run_login, run_revoke
@@ -49,14 +49,7 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(1)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``airflow-spotfire``."""
-    parser = _Parser(
-        prog="airflow-spotfire",
-        description="Manage the OAuth2 refresh token of a Spotfire Airflow connection.",
-    )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{login,revoke}")
-
+def _add_login(commands: Any) -> None:
     login = commands.add_parser(
         "login",
         help="sign in at Spotfire in a browser and store a refresh token in the connection",
@@ -101,17 +94,31 @@ def build_parser() -> argparse.ArgumentParser:
         "stdout (for connections kept in env vars or a secrets backend)",
     )
 
+
+def _add_revoke(commands: Any) -> None:
     revoke = commands.add_parser(
         "revoke",
         help="revoke the connection's refresh token at Spotfire and remove it from the connection",
         description=(
             "Revoke the stored refresh token (RFC 7009) and remove it from the connection and from the "
-            "rotated-token Variable spotfire_refresh_token__<conn_id>."
+            "shared-token Variables spotfire_refresh_token__<conn_id> and spotfire_refresh_lease__<conn_id>."
         ),
     )
     revoke.add_argument(
         "--conn-id", default=DEFAULT_CONN_ID, help="Airflow connection id (default: %(default)s)"
     )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``airflow-spotfire``."""
+    parser = _Parser(
+        prog="airflow-spotfire",
+        description="Manage the OAuth2 refresh token of a Spotfire Airflow connection.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{login,revoke}")
+
+    _add_login(commands)
+    _add_revoke(commands)
     return parser
 
 

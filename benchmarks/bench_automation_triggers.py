@@ -14,13 +14,18 @@ What it does, in one run:
    the side in a fresh subprocess that waits for all of them:
 
    * ``triggers`` -- N :class:`SpotfireAutomationJobTrigger` in one asyncio loop, as the triggerer
-     runs them (connection from ``AIRFLOW_CONN_SPOTFIRE_DEFAULT``);
+     runs them (connection from ``AIRFLOW_CONN_SPOTFIRE_DEFAULT``), on the shipped aiohttp
+     transport, polling every ``--poll-interval`` seconds;
+   * ``triggers-adaptive`` -- the same with a growing :class:`PollSchedule` (``--adaptive-fraction``
+     of the job's age, capped at ``--adaptive-cap``);
+   * ``triggers-httpx`` -- the same triggers on an httpx ``AsyncClient`` transport (the candidate
+     aiohttp was measured against; defined here, not shipped);
    * ``threads`` -- N threads, each with its own ``requests.Session`` that gets a token and polls
      the status endpoint with blocking sleeps (how standalone Spotfire REST clients wait);
 
-3. records per side: CPU seconds (user+sys of the subprocess while waiting) per 1,000 polls, peak
-   RSS and its growth over the RSS before waiting, wall time, and the emulator's counters of status
-   polls and token requests. Both subprocesses import the same modules (Airflow, the provider,
+3. records per side: CPU seconds (user+sys of the subprocess while waiting) per 1,000 polls and
+   per job waited, polls per job, peak RSS and its growth over the RSS before waiting, wall time,
+   the emulator's counters of status polls and token requests, and the CPU the emulator used. Both subprocesses import the same modules (Airflow, the provider,
    httpx, requests) so that their RSS is comparable.
 
 Results are printed as a Markdown table and written to ``benchmarks/results/``.
@@ -76,7 +81,47 @@ def _import_everything() -> None:
     import airflow_provider_spotfire.triggers.automation  # noqa: F401
 
 
-def child_triggers(job_ids: list[str], poll_interval: float) -> dict[str, Any]:
+def _use_httpx_transport() -> None:
+    """Swap the hooks' async transport for an httpx one (the candidate measured against aiohttp)."""
+    import httpx
+
+    from airflow_provider_spotfire._http import HttpResponse, _check_status, transport_error
+    from airflow_provider_spotfire.hooks import base
+
+    clients: dict[Any, httpx.AsyncClient] = {}
+
+    def client(verify: Any, timeout: float) -> httpx.AsyncClient:
+        if (verify, timeout) not in clients:
+            clients[verify, timeout] = httpx.AsyncClient(
+                verify=verify,
+                timeout=timeout,
+                limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
+                follow_redirects=False,
+            )
+        return clients[verify, timeout]
+
+    class HttpxTransport(base.AsyncTransport):
+        async def send_once(self, req: Any) -> Any:
+            try:
+                r = await self.client.request(
+                    req.method,
+                    req.url,
+                    params=dict(req.params) if req.params else None,
+                    headers=dict(req.headers),
+                    json=req.json,
+                    content=req.content if req.content is not None else req.form,
+                )
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                raise transport_error(req.method, req.path, exc, sent=False) from None
+            except httpx.TransportError as exc:
+                raise transport_error(req.method, req.path, exc, sent=True) from None
+            return _check_status(req, HttpResponse(r.status_code, r.headers, r.content), self.client_id)
+
+    base.shared_async_client = client  # type: ignore[assignment]
+    base.AsyncTransport = HttpxTransport  # type: ignore[misc]
+
+
+def child_triggers(job_ids: list[str], poll_interval: float | dict[str, Any]) -> dict[str, Any]:
     """Wait for every job with one SpotfireAutomationJobTrigger each, all in one event loop."""
     import asyncio
 
@@ -87,7 +132,7 @@ def child_triggers(job_ids: list[str], poll_interval: float) -> dict[str, Any]:
     async def wait(job_id: str) -> None:
         trigger = SpotfireAutomationJobTrigger(job_id=job_id, poll_interval=poll_interval)
         async for event in trigger.run():
-            state = str(event.payload.get("job_state"))
+            state = str(event.payload.get("remote_state"))
             outcomes[state] = outcomes.get(state, 0) + 1
             break
 
@@ -146,8 +191,10 @@ def run_child(args: argparse.Namespace) -> None:
     cpu0, _ = _usage()
     rss0 = _rss_mb()
     t0 = time.monotonic()
-    if args.child == "triggers":
-        outcomes = child_triggers(job_ids, args.poll_interval)
+    if args.child == "triggers-httpx":
+        _use_httpx_transport()
+    if args.child.startswith("triggers"):
+        outcomes = child_triggers(job_ids, schedule_of(args, args.child))
     else:
         conn = json.loads(os.environ["AIRFLOW_CONN_SPOTFIRE_DEFAULT"])
         outcomes = child_threads(
@@ -167,6 +214,17 @@ def run_child(args: argparse.Namespace) -> None:
 
 
 # ------------------------------------------------------------------------------------------ parent side
+
+
+def schedule_of(args: argparse.Namespace, side: str) -> float | dict[str, Any]:
+    """The side's poll_interval kwarg: the fixed interval, or the adaptive PollSchedule's dict."""
+    if side != "triggers-adaptive":
+        return args.poll_interval
+    from airflow_provider_spotfire.triggers.schedule import PollSchedule
+
+    return PollSchedule.adaptive(
+        args.poll_interval, max_interval=args.adaptive_cap, age_fraction=args.adaptive_fraction
+    ).to_dict()
 
 
 def start_emulator(max_jobs: int) -> tuple[subprocess.Popen[str], str, str]:
@@ -224,6 +282,13 @@ def start_jobs(url: str, conn: dict[str, Any], n: int, lo: float, hi: float) -> 
     return ids
 
 
+def _cpu_of(pid: int) -> float:
+    import psutil
+
+    t = psutil.Process(pid).cpu_times()
+    return t.user + t.system
+
+
 def counters(url: str) -> dict[str, Any]:
     state = requests.get(f"{url}/_emulator/state", timeout=60).json()
     c = state["counters"]
@@ -233,7 +298,9 @@ def counters(url: str) -> dict[str, Any]:
     }
 
 
-def run_side(side: str, args: argparse.Namespace, url: str, conn_json: str) -> dict[str, Any]:
+def run_side(
+    side: str, args: argparse.Namespace, url: str, conn_json: str, emulator_pid: int
+) -> dict[str, Any]:
     """Start the side's subprocess, then its jobs; collect its report and the emulator's counters."""
     conn = json.loads(conn_json)
     workdir = Path(tempfile.mkdtemp(prefix="bench-as-"))
@@ -247,6 +314,7 @@ def run_side(side: str, args: argparse.Namespace, url: str, conn_json: str) -> d
     }
     cmd = [sys.executable, __file__, "--child", side, "--job-file", str(job_file)]
     cmd += ["--poll-interval", str(args.poll_interval), "--server-url", url]
+    cmd += ["--adaptive-cap", str(args.adaptive_cap), "--adaptive-fraction", str(args.adaptive_fraction)]
     log_path = workdir / "child.log"
     with open(log_path, "w+") as log:
         child = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=log, text=True, cwd=ROOT)
@@ -255,6 +323,7 @@ def run_side(side: str, args: argparse.Namespace, url: str, conn_json: str) -> d
             pass
         job_ids = start_jobs(url, conn, args.jobs, args.min_duration, args.max_duration)
         before = counters(url)
+        emulator_cpu = _cpu_of(emulator_pid)
         tmp = job_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(job_ids))
         tmp.rename(job_file)
@@ -269,6 +338,9 @@ def run_side(side: str, args: argparse.Namespace, url: str, conn_json: str) -> d
     after = counters(url)
     polls = after["api_requests"] - before["api_requests"]
     result.update(
+        emulator_cpu_seconds=_cpu_of(emulator_pid) - emulator_cpu,
+        polls_per_job=polls / args.jobs,
+        cpu_ms_per_job=result["cpu_seconds"] / args.jobs * 1000,
         polls=polls,
         token_requests=after["token_requests"] - before["token_requests"],
         cpu_seconds_per_1000_polls=result["cpu_seconds"] / polls * 1000 if polls else float("nan"),
@@ -277,31 +349,42 @@ def run_side(side: str, args: argparse.Namespace, url: str, conn_json: str) -> d
     return result
 
 
+SIDES = ("threads", "triggers", "triggers-adaptive", "triggers-httpx")
+RATIO_KEYS = ("cpu_seconds_per_1000_polls", "cpu_ms_per_job")
+
+
 def markdown(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> str:
-    t, th = results["triggers"], results["threads"]
-
-    def ratio(key: str) -> str:
-        return f"{t[key] / th[key]:.2f}x" if th[key] else "n/a"
-
+    th = results.get("threads")
     rows = [
-        ("CPU seconds per 1,000 polls", "cpu_seconds_per_1000_polls", "{:.3f}"),
+        ("CPU ms per status poll", "cpu_seconds_per_1000_polls", "{:.3f}"),
+        ("CPU ms per job waited", "cpu_ms_per_job", "{:.1f}"),
+        ("status polls per job", "polls_per_job", "{:.2f}"),
         ("CPU seconds (total)", "cpu_seconds", "{:.2f}"),
-        ("status polls", "polls", "{:d}"),
         ("peak RSS (MB)", "peak_rss_mb", "{:.1f}"),
         ("RSS growth while waiting (MB)", "rss_growth_mb", "{:.1f}"),
         ("token requests", "token_requests", "{:d}"),
+        ("emulator CPU seconds", "emulator_cpu_seconds", "{:.2f}"),
         ("wall time (s)", "wall_seconds", "{:.1f}"),
     ]
+    sides = [s for s in SIDES if s in results]
     lines = [
-        f"{args.jobs} jobs of {args.min_duration:g}-{args.max_duration:g} s, "
-        f"poll interval {args.poll_interval:g} s",
+        f"{args.jobs} jobs of {args.min_duration:g}-{args.max_duration:g} s, poll interval "
+        f"{args.poll_interval:g} s; adaptive: {args.adaptive_fraction:g} x job age, cap "
+        f"{args.adaptive_cap:g} s. Ratios (x) against threads + requests.",
         "",
-        "| metric | triggers (1 asyncio loop) | threads + requests | triggers / threads |",
-        "|---|---:|---:|---:|",
+        "| metric | " + " | ".join(sides) + " |",
+        "|---|" + "---:|" * len(sides),
     ]
     for label, key, fmt in rows:
-        lines.append(f"| {label} | {fmt.format(t[key])} | {fmt.format(th[key])} | {ratio(key)} |")
-    lines.append(f"| outcomes | {t['outcomes']} | {th['outcomes']} | |")
+        cells = []
+        for side in sides:
+            value = results[side][key]
+            cell = fmt.format(value)
+            if th and side != "threads" and th[key] and key in RATIO_KEYS:
+                cell += f" ({value / th[key]:.2f}x)"
+            cells.append(cell)
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines.append("| outcomes | " + " | ".join(str(results[s]["outcomes"]) for s in sides) + " |")
     return "\n".join(lines)
 
 
@@ -311,7 +394,10 @@ def main() -> None:
     p.add_argument("--min-duration", type=float, default=10.0)
     p.add_argument("--max-duration", type=float, default=60.0)
     p.add_argument("--poll-interval", type=float, default=5.0)
-    p.add_argument("--child", choices=["triggers", "threads"], help=argparse.SUPPRESS)
+    p.add_argument("--adaptive-fraction", type=float, default=0.25)
+    p.add_argument("--adaptive-cap", type=float, default=60.0)
+    p.add_argument("--sides", default=",".join(SIDES), help="comma-separated subset of " + ", ".join(SIDES))
+    p.add_argument("--child", choices=SIDES, help=argparse.SUPPRESS)
     p.add_argument("--job-file", help=argparse.SUPPRESS)
     p.add_argument("--server-url", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -322,7 +408,8 @@ def main() -> None:
     load_before = os.getloadavg()
     proc, url, conn_json = start_emulator(args.jobs)
     try:
-        results = {side: run_side(side, args, url, conn_json) for side in ("triggers", "threads")}
+        sides = [s for s in args.sides.split(",") if s]
+        results = {side: run_side(side, args, url, conn_json, proc.pid) for side in sides}
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -336,7 +423,8 @@ def main() -> None:
         "args": {
             k: v
             for k, v in vars(args).items()
-            if k in ("jobs", "min_duration", "max_duration", "poll_interval")
+            if k
+            in ("jobs", "min_duration", "max_duration", "poll_interval", "adaptive_fraction", "adaptive_cap")
         },
         "machine": {
             "python": platform.python_version(),

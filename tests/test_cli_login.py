@@ -213,7 +213,7 @@ def test_native_client_login_then_hook_uses_refresh_token(
         result.refresh_token,
         token.access_token,
         code,
-        hook.token_manager._refresh_token,
+        hook.token_manager.shared.refresh_token,
     )
 
 
@@ -316,7 +316,7 @@ def test_revoke_makes_token_unusable_and_clears_connection(
     # Rotation: the hook's refresh replaces the token; the rotated one goes to the Variable.
     hook = _hook(NATIVE, monkeypatch)
     hook.get_token(("api.licenses.read",))
-    rotated = hook.token_manager._refresh_token
+    rotated = hook.token_manager.shared.refresh_token
     assert rotated and rotated != refresh_token
     from airflow.models.variable import Variable
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import time
@@ -29,6 +30,8 @@ from airflow_provider_spotfire.exceptions import (
     SpotfireUnsupportedMediaTypeError,
 )
 from airflow_provider_spotfire.hooks.spotfire import SpotfireAsyncHook, SpotfireHook
+from tests.oauth.emulator_login import refresh_token_for_web_client
+from tests.oauth.fakes import FakeClock, MemoryStore
 
 LIST_LICENSES = ApiRequest("GET", "rest/licenses/v1/", (S.LICENSES_READ, S.LICENSES_WRITE), idempotent=True)
 FAST_RETRIES = RetryPolicy(max_attempts=4, initial_backoff=0.05, max_backoff=0.2)
@@ -63,6 +66,26 @@ def connect(spotfire_emulator, monkeypatch):
         return conn_id
 
     return _connect
+
+
+class EmulatorAndTokenClock(FakeClock):
+    """The TokenManager's injected clock; advancing it also advances the emulator's frozen clock."""
+
+    def __init__(self, server) -> None:
+        super().__init__()
+        self.server = server
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+        admin(self.server, "POST", "clock/advance", json={"seconds": seconds})
+
+
+@pytest.fixture
+def token_clock(spotfire_emulator, monkeypatch):
+    admin(spotfire_emulator, "POST", "clock/freeze", json={"frozen": True})
+    clock = EmulatorAndTokenClock(spotfire_emulator)
+    monkeypatch.setattr(TokenManager, "default_clock", clock)
+    return clock
 
 
 # ---- authentication ------------------------------------------------------------------------------
@@ -167,18 +190,19 @@ def test_one_token_request_for_one_hundred_calls(spotfire_emulator, connect):
     assert len(api_log(spotfire_emulator, "/licenses/v1/")) == 100
 
 
-def test_calls_across_several_token_expiries_all_succeed_without_a_401(spotfire_emulator, connect):
-    admin(spotfire_emulator, "PATCH", "config", json={"token_lifetime": 2})
+def test_calls_across_several_token_expiries_all_succeed_without_a_401(
+    spotfire_emulator, connect, token_clock
+):
+    admin(spotfire_emulator, "PATCH", "config", json={"token_lifetime": 10})
     hook = SpotfireHook(connect())
-    deadline = time.monotonic() + 6.5
-    calls = 0
-    while time.monotonic() < deadline:
+    for _ in range(60):  # 60 calls 0.5 s apart (virtual): 30 s, three token lifetimes
         hook.call(LIST_LICENSES)
-        calls += 1
-        time.sleep(0.1)
+        token_clock.advance(0.5)
     statuses = [e["status"] for e in api_log(spotfire_emulator, "/licenses/v1/")]
-    assert statuses == [200] * calls
-    assert 3 <= token_requests(spotfire_emulator, "airflow") <= 8  # renewed ahead of each expiry
+    assert statuses == [200] * 60
+    # renewed 1 s (10%) ahead of each expiry: a new token every 9 s
+    assert token_requests(spotfire_emulator, "airflow") == 4
+    assert token_clock.slept == []  # nothing waited on the wall clock
 
 
 def test_a_401_renews_the_token_once_and_retries(spotfire_emulator, connect):
@@ -353,63 +377,29 @@ def test_secrets_and_tokens_are_masked_and_never_logged(spotfire_emulator, conne
 # ---- refresh tokens ------------------------------------------------------------------------------
 
 
-class MemoryStore:
-    def __init__(self):
-        self.saved: dict[str, str] = {}
-
-    def load(self, config):
-        return self.saved.get(config.conn_id)
-
-    def save(self, config, refresh_token):
-        self.saved[config.conn_id] = refresh_token
-
-
-def _refresh_token_for_web_client(server) -> str:
-    """Play user + browser through the authorization endpoint (auto-approved) to get a refresh token."""
-    redirect = "https://airflow.example.com/spotfire/callback"
-    client = next(c for c in admin(server, "GET", "clients") if c["client_id"] == "web-client")
-    redirect = (client.get("redirect_uris") or [redirect])[0]
-    r = httpx.get(
-        f"{server.url}/spotfire/oauth2/auth",
-        params={
-            "response_type": "code",
-            "client_id": "web-client",
-            "redirect_uri": redirect,
-            "scope": f"{S.LIBRARY_UPLOAD} {S.LICENSES_READ} offline",
-            "state": "s1",
-        },
-    )
-    assert r.status_code == 302, r.text
-    code = httpx.URL(r.headers["location"]).params["code"]
-    t = httpx.post(
-        f"{server.url}/spotfire/oauth2/token",
-        data={"grant_type": "authorization_code", "code": code, "redirect_uri": redirect},
-        auth=("web-client", "web-client-secret"),
-    )
-    t.raise_for_status()
-    return t.json()["refresh_token"]
-
-
-def test_rotated_refresh_tokens_are_kept_and_persisted(spotfire_emulator, connect):
-    admin(spotfire_emulator, "PATCH", "config", json={"token_lifetime": 1, "rotate_refresh_tokens": True})
-    original = _refresh_token_for_web_client(spotfire_emulator)
+def test_rotated_refresh_tokens_are_kept_and_persisted(spotfire_emulator, connect, token_clock):
+    admin(spotfire_emulator, "PATCH", "config", json={"token_lifetime": 10, "rotate_refresh_tokens": True})
+    original = refresh_token_for_web_client(spotfire_emulator)
     conn_id = connect("web-client", "web-client-secret", grant_type="refresh_token", refresh_token=original)
     store = MemoryStore()
     hook = SpotfireHook(conn_id, refresh_token_store=store)
-    for _ in range(3):  # three refreshes, each rotating the refresh token
+    for i in range(3):  # three refreshes, each rotating the refresh token
+        token_clock.advance(10 if i else 0)
         hook.call(LIST_LICENSES)
-        time.sleep(1.05)
-    assert store.saved[conn_id] != original
-    assert token_requests(spotfire_emulator, "web-client") >= 4  # 1 code exchange + >= 3 refreshes
+    assert store.value is not None and store.value.refresh_token not in (None, original)
+    assert token_requests(spotfire_emulator, "web-client") == 4  # 1 code exchange + 3 refreshes
+    assert len(store.writes) == 3 and store.lease is None  # one grant write per refresh, lease released
 
     # A new process: the connection still holds the (now dead) original token; the store wins.
     TokenManager.clear_all()
     fresh = SpotfireHook(conn_id, refresh_token_store=store)
     assert fresh.call(LIST_LICENSES)
-    # Without the persisted token the original one is refused: rotation really happened.
+    assert token_requests(spotfire_emulator, "web-client") == 4  # it used the stored access token
+    # Without the store the original token is refused: rotation really happened; the fix is named once.
     TokenManager.clear_all()
-    with pytest.raises(SpotfireAuthenticationError, match="invalid_grant"):
+    with pytest.raises(SpotfireAuthenticationError, match="invalid_grant") as info:
         SpotfireHook(conn_id, refresh_token_store=MemoryStore()).call(LIST_LICENSES)
+    assert str(info.value).count(f"airflow-spotfire login --conn-id {conn_id}") == 1
 
 
 def test_variable_store_persists_rotation_and_a_new_login_wins(spotfire_emulator, connect, airflow_db):
@@ -417,15 +407,18 @@ def test_variable_store_persists_rotation_and_a_new_login_wins(spotfire_emulator
 
     from airflow_provider_spotfire._tokens import VariableRefreshTokenStore
 
-    original = _refresh_token_for_web_client(spotfire_emulator)
+    original = refresh_token_for_web_client(spotfire_emulator)
     conn_id = connect("web-client", "web-client-secret", grant_type="refresh_token", refresh_token=original)
     SpotfireHook(conn_id).call(LIST_LICENSES)
     stored = json.loads(Variable.get(f"spotfire_refresh_token__{conn_id}"))
-    assert stored["refresh_token"] != original
+    assert stored["refresh_token"] != original and stored["access_token"]
+    assert Variable.get(f"spotfire_refresh_lease__{conn_id}") == "null"  # taken, then released
 
     store = VariableRefreshTokenStore()
     config = SpotfireHook(conn_id).config
-    assert store.load(config) == stored["refresh_token"]
+    loaded = store.load(config)
+    assert loaded is not None and loaded.refresh_token == stored["refresh_token"]
+    assert loaded.access_token == stored["access_token"]
     relogin = connect(
         "web-client", "web-client-secret", grant_type="refresh_token", refresh_token="from-new-login"
     )
@@ -543,3 +536,39 @@ def test_no_network_io_in_init(spotfire_emulator):
     SpotfireHook("does_not_exist")
     SpotfireAsyncHook("does_not_exist")
     assert admin(spotfire_emulator, "GET", "requests") == []
+
+
+async def test_async_hooks_share_one_refresh_and_never_block_the_loop_on_the_store(
+    spotfire_emulator, connect
+):
+    """40 trigger-like coroutines on a refresh-token connection: one refresh, store I/O off the loop."""
+    original = refresh_token_for_web_client(spotfire_emulator)
+    conn_id = connect("web-client", "web-client-secret", grant_type="refresh_token", refresh_token=original)
+
+    class SlowStore(MemoryStore):
+        def load(self, config):  # a blocking store call, like a Variable read through the api-server
+            time.sleep(1.0)
+            return super().load(config)
+
+    store = SlowStore()
+    ticks: list[float] = []
+    done = asyncio.Event()
+
+    async def ticker() -> None:
+        while not done.is_set():
+            ticks.append(time.monotonic())
+            await asyncio.sleep(0.01)
+
+    async def poll_like_a_trigger() -> int:
+        return len(await SpotfireAsyncHook(conn_id, refresh_token_store=store).call(LIST_LICENSES))
+
+    tick_task = asyncio.create_task(ticker())
+    results = await asyncio.gather(*(poll_like_a_trigger() for _ in range(40)))
+    done.set()
+    await tick_task
+    assert all(r > 0 for r in results)
+    assert token_requests(spotfire_emulator, "web-client") == 2  # the code exchange + one refresh
+    assert store.value is not None and store.value.refresh_token != original and store.lease is None
+    assert store.reads >= 2
+    gaps = [b - a for a, b in itertools.pairwise(ticks)]
+    assert max(gaps) < 0.6, max(gaps)  # each 1 s store read ran in a thread, not in the loop

@@ -1,6 +1,6 @@
 """The two hook cores: connection, tokens and the drivers that run the sans-IO flows.
 
-:class:`SpotfireHookBase` (requests) and :class:`SpotfireAsyncHookBase` (httpx) each run the
+:class:`SpotfireHookBase` (requests) and :class:`SpotfireAsyncHookBase` (aiohttp) each run the
 flows of :mod:`~airflow_provider_spotfire.hooks.flow` with a driver of a few lines; an API method
 is written once, as an operation flow wrapped in :class:`hook_operation`, and becomes a sync
 method on one hook and an awaitable one on the other.
@@ -11,12 +11,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-import weakref
 from collections.abc import Callable, Coroutine
 from functools import cached_property
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
-import httpx
 from airflow.providers.common.compat.sdk import BaseHook
 
 from airflow_provider_spotfire._connection import (
@@ -25,7 +23,8 @@ from airflow_provider_spotfire._connection import (
     connection_lookup_failed,
     warn_unverified_once,
 )
-from airflow_provider_spotfire._http import AsyncTransport, RetryPolicy, SyncTransport, new_async_client
+from airflow_provider_spotfire._http import RetryPolicy, SyncTransport
+from airflow_provider_spotfire._http_async import AsyncTransport, shared_async_client
 from airflow_provider_spotfire._secrets import amask, mask
 from airflow_provider_spotfire._tokens import (
     RefreshTokenStore,
@@ -154,25 +153,8 @@ class SpotfireHookBase(_SpotfireHookCommon):
             del self.__dict__["transport"]
 
 
-# One httpx client per event loop and TLS/timeout setting: 1,000 triggers in one loop share a
-# connection pool instead of opening 1,000.
-_ASYNC_CLIENTS: weakref.WeakKeyDictionary[
-    asyncio.AbstractEventLoop, dict[tuple[Any, float], httpx.AsyncClient]
-] = weakref.WeakKeyDictionary()
-
-
-def _shared_async_client(verify: bool | str, timeout: float) -> httpx.AsyncClient:
-    loop = asyncio.get_running_loop()
-    clients = _ASYNC_CLIENTS.setdefault(loop, {})
-    key = (verify, timeout)
-    client = clients.get(key)
-    if client is None or client.is_closed:
-        client = clients[key] = new_async_client(verify=verify, timeout=timeout)
-    return client
-
-
 class SpotfireAsyncHookBase(_SpotfireHookCommon):
-    """Asynchronous core of :class:`SpotfireAsyncHook` (httpx), for triggers: nothing blocks the loop.
+    """Asynchronous core of :class:`SpotfireAsyncHook` (aiohttp), for triggers: nothing blocks the loop.
 
     The same flows as :class:`SpotfireHookBase`, awaited. Naming rule of the two hooks: what the
     sync hook offers as a property (``config``, ``transport``) the async hook offers as a coroutine
@@ -197,10 +179,10 @@ class SpotfireAsyncHookBase(_SpotfireHookCommon):
         return self._config
 
     async def atransport(self) -> AsyncTransport:
-        """An httpx transport on the event loop's shared client."""
+        """An aiohttp transport on the event loop's shared session."""
         cfg = await self.aconfig()
         warn_unverified_once(cfg)
-        client = _shared_async_client(cfg.verify, cfg.timeout)
+        client = shared_async_client(cfg.verify, cfg.timeout)
         return AsyncTransport(client, policy=self.retry_policy, client_id=cfg.client_id)
 
     async def run(self, operation: Operation[T]) -> T:

@@ -1,4 +1,4 @@
-"""SpotfireHook (sync, requests) and SpotfireAsyncHook (async, httpx) for the ``spotfire`` connection."""
+"""SpotfireHook (sync, requests) and SpotfireAsyncHook (async, aiohttp) for the ``spotfire`` connection."""
 
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ class SpotfireHook(
 class SpotfireAsyncHook(
     LibraryAsyncHookMixin, AutomationHookMixin, LicenseHookMixin, LicenseSyncHookMixin, SpotfireAsyncHookBase
 ):
-    """Async twin of :class:`SpotfireHook` for triggers (httpx; connection via ``get_async_connection``).
+    """Async twin of :class:`SpotfireHook` for triggers (aiohttp; connection via ``get_async_connection``).
 
     The same methods, awaitable (each is one operation flow run by the async driver). Shares the
     process-wide token cache with every other hook of the same connection, so 1,000 triggers in

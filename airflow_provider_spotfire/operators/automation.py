@@ -27,6 +27,7 @@ from airflow_provider_spotfire.openlineage import automation_job_lineage
 from airflow_provider_spotfire.operators.base import SpotfireHookMixin, default_deferrable
 from airflow_provider_spotfire.triggers.automation import SpotfireAutomationJobTrigger
 from airflow_provider_spotfire.triggers.events import validate_event
+from airflow_provider_spotfire.triggers.schedule import PollSchedule
 
 XCOM_JOB_ID = "job_id"
 DEFAULT_POLL_INTERVAL = 15.0
@@ -61,7 +62,8 @@ class SpotfireRunAutomationJobOperator(SpotfireHookMixin, ResumableJobMixin, Bas
     :param library_id: library id (GUID) of a job file.
     :param job_xml: the job definition as XML, or the name of a ``.xml`` template file.
     :param wait_for_completion: wait for the job to end (False: return after the start).
-    :param poll_interval: seconds between status requests while waiting.
+    :param poll_interval: seconds between status requests while waiting, or a
+        :class:`~airflow_provider_spotfire.triggers.schedule.PollSchedule` that backs off as the job ages.
     :param deferrable: wait in the triggerer instead of holding a worker slot.
     :param abort_on_kill: abort the job when the task is killed (timeout, mark failed, clear).
     :param busy_retry: bound on re-starting a job the server answers Busy to.
@@ -82,7 +84,7 @@ class SpotfireRunAutomationJobOperator(SpotfireHookMixin, ResumableJobMixin, Bas
         library_id: str | None = None,
         job_xml: str | None = None,
         wait_for_completion: bool = True,
-        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        poll_interval: float | PollSchedule = DEFAULT_POLL_INTERVAL,
         deferrable: bool = default_deferrable(),
         abort_on_kill: bool = True,
         busy_retry: BusyRetry | None = None,
@@ -101,12 +103,16 @@ class SpotfireRunAutomationJobOperator(SpotfireHookMixin, ResumableJobMixin, Bas
                 "(e.g. '/Jobs/Export sales'), library_id (the job file's GUID) or job_xml (inline XML or "
                 f"a .xml file beside the DAG); got {', '.join(given) or 'none'}."
             )
-        poll_interval = validate.seconds("poll_interval", poll_interval)
+        self.poll_schedule = PollSchedule.of(  # a clear error for a bad value, here
+            poll_interval
+            if isinstance(poll_interval, PollSchedule | dict)
+            else validate.seconds("poll_interval", poll_interval)
+        )
         self.library_path = library_path
         self.library_id = library_id
         self.job_xml = job_xml
         self.wait_for_completion = wait_for_completion
-        self.poll_interval = poll_interval
+        self.poll_interval = self.poll_schedule.interval
         self.deferrable = deferrable
         self.abort_on_kill = abort_on_kill
         self.busy_retry = busy_retry or BusyRetry()
@@ -196,7 +202,7 @@ class SpotfireRunAutomationJobOperator(SpotfireHookMixin, ResumableJobMixin, Bas
                 trigger=SpotfireAutomationJobTrigger(
                     job_id=job_id,
                     spotfire_conn_id=self.spotfire_conn_id,
-                    poll_interval=self.poll_interval,
+                    poll_interval=self.poll_schedule,
                     deadline=self._deadline,
                     abort_unfinished=True,
                     abort_on_kill=self.abort_on_kill,
@@ -213,6 +219,7 @@ class SpotfireRunAutomationJobOperator(SpotfireHookMixin, ResumableJobMixin, Bas
     def _wait(self, job_id: str, context: Context) -> ExecutionStatus:
         """Poll on the worker until the job ends; log each state change once."""
         watch = JobWatch(job_id, last_status=self._start_status, logger=self.log)
+        started = time.time()
         while True:
             try:
                 status = self.hook.get_automation_job_status(job_id, missing_ok=True)
@@ -229,7 +236,7 @@ class SpotfireRunAutomationJobOperator(SpotfireHookMixin, ResumableJobMixin, Bas
             if status.outcome is JobOutcome.UNDETERMINED:
                 self._abort(job_id, f"Airflow task {self._label} gave up on it: status {status.status_code}")
                 raise SpotfireJobError(failure_message(status), job_id=job_id, status=status.status_code)
-            time.sleep(self.poll_interval)
+            time.sleep(self.poll_schedule.delay(time.time() - started))
 
     def get_job_result(self, external_id: Any, context: Context) -> dict[str, Any]:
         """The final ExecutionStatus as a dict (read again when an earlier try already finished the job)."""
@@ -249,7 +256,7 @@ class SpotfireRunAutomationJobOperator(SpotfireHookMixin, ResumableJobMixin, Bas
             self._give_up(str(job_id), context, str(event.get("message")))
         parsed = validate_event(event)
         self.job_id = parsed.job_id
-        self._final = status_from_event(parsed.job_id, parsed.job_state, parsed.details)
+        self._final = status_from_event(parsed.job_id, parsed.remote_state, parsed.details)
         self.log.info("Automation Services job %s finished: %s", parsed.job_id, self._final.describe())
         return self._final.to_dict()
 

@@ -11,6 +11,7 @@ from typing import Any, NoReturn
 
 from airflow.providers.common.compat.sdk import BaseOperator, Context
 
+from airflow_provider_spotfire import _validation as validate
 from airflow_provider_spotfire._connection import DEFAULT_CONN_ID
 from airflow_provider_spotfire.api.library import UploadJob, split_library_path
 from airflow_provider_spotfire.assets import create_asset
@@ -18,6 +19,7 @@ from airflow_provider_spotfire.exceptions import SpotfireError
 from airflow_provider_spotfire.links import SpotfireLibraryItemLink, library_item_url
 from airflow_provider_spotfire.operators.base import SpotfireHookMixin, default_deferrable
 from airflow_provider_spotfire.triggers.events import validate_event
+from airflow_provider_spotfire.triggers.schedule import PollSchedule
 from airflow_provider_spotfire.upload.chunks import ByteSource, FileSource, StreamSource
 from airflow_provider_spotfire.upload.engine import ChunkedUpload
 from airflow_provider_spotfire.upload.options import DEFAULT_CHUNK_SIZE, DEFAULT_PARALLELISM, UploadOptions
@@ -48,7 +50,8 @@ class SpotfireUploadSbdfOperator(SpotfireHookMixin, BaseOperator):
     :param timezone: zone that time-zone-aware datetimes are converted to (SBDF has no zones).
     :param keep_index: write the DataFrame index as leading column(s).
     :param deferrable: send the chunks on the worker, then wait for the job in the triggerer.
-    :param poll_interval: seconds between job status polls when deferred.
+    :param poll_interval: seconds between job status polls when deferred, or a
+        :class:`~airflow_provider_spotfire.triggers.schedule.PollSchedule`.
     :param spotfire_conn_id: the ``spotfire`` connection.
 
     Returns (XCom) ``library_path``, ``url``, ``job_id``, ``bytes``, ``chunks``, ``sha256``,
@@ -75,7 +78,7 @@ class SpotfireUploadSbdfOperator(SpotfireHookMixin, BaseOperator):
         timezone: str = "UTC",
         keep_index: bool = False,
         deferrable: bool = default_deferrable(),
-        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        poll_interval: float | PollSchedule = DEFAULT_POLL_INTERVAL,
         spotfire_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
@@ -86,12 +89,17 @@ class SpotfireUploadSbdfOperator(SpotfireHookMixin, BaseOperator):
                 kwargs["outlets"] = [create_asset(conn_id=spotfire_conn_id, library_path=library_path)]
         super().__init__(**kwargs)
         # Validated now (DAG parse); description and keywords are templated and join at execute().
+        self.poll_schedule = PollSchedule.of(  # a clear error for a bad value, here
+            poll_interval
+            if isinstance(poll_interval, PollSchedule | dict)
+            else validate.seconds("poll_interval", poll_interval)
+        )
         self.upload_options = UploadOptions(
             overwrite=overwrite,
             chunk_size=chunk_size,
             parallelism=parallelism,
             wait_finished=not deferrable,
-            poll_interval=poll_interval,
+            poll_interval=self.poll_schedule.interval,
         )
         self.library_path = library_path
         self.source = wrap_source(source)
@@ -223,8 +231,9 @@ class SpotfireUploadSbdfOperator(SpotfireHookMixin, BaseOperator):
             trigger=SpotfireUploadJobTrigger(
                 job_id=job.job_id,
                 spotfire_conn_id=self.spotfire_conn_id,
-                poll_interval=self.upload_options.poll_interval,
+                poll_interval=self.poll_schedule,
                 deadline=self.deadline_from(self.execution_timeout, started),
+                started_at=started,
                 links=job.links,
                 library_path=out["library_path"],
                 cancel_on_kill=True,

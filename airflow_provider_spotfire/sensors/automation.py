@@ -21,6 +21,7 @@ from airflow_provider_spotfire.exceptions import SpotfireConfigurationError, Spo
 from airflow_provider_spotfire.operators.base import SpotfireHookMixin, default_deferrable
 from airflow_provider_spotfire.triggers.automation import SpotfireAutomationJobTrigger
 from airflow_provider_spotfire.triggers.events import validate_event
+from airflow_provider_spotfire.triggers.schedule import PollSchedule
 
 
 class SpotfireAutomationJobSensor(SpotfireHookMixin, BaseSensorOperator):
@@ -35,6 +36,8 @@ class SpotfireAutomationJobSensor(SpotfireHookMixin, BaseSensorOperator):
 
     :param job_id: the job id (templated), e.g. ``{{ ti.xcom_pull(task_ids='start', key='job_id') }}``.
     :param deferrable: wait in the triggerer instead of poking from a worker.
+    :param poll_schedule: when deferred, a :class:`~airflow_provider_spotfire.triggers.schedule.PollSchedule`
+        instead of a fixed ``poke_interval`` (e.g. backing off as the job ages).
     :param spotfire_conn_id: the ``spotfire`` connection.
     """
 
@@ -46,11 +49,13 @@ class SpotfireAutomationJobSensor(SpotfireHookMixin, BaseSensorOperator):
         *,
         job_id: str,
         deferrable: bool = default_deferrable(),
+        poll_schedule: PollSchedule | None = None,
         spotfire_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("poke_interval", 30)
         super().__init__(**validate.sensor_timing(kwargs))
+        self.poll_schedule = PollSchedule.of(poll_schedule or self.poke_interval)
         self.job_id = job_id
         self.deferrable = deferrable
         self.spotfire_conn_id = spotfire_conn_id
@@ -89,7 +94,7 @@ class SpotfireAutomationJobSensor(SpotfireHookMixin, BaseSensorOperator):
             trigger=SpotfireAutomationJobTrigger(
                 job_id=self._job_id(),
                 spotfire_conn_id=self.spotfire_conn_id,
-                poll_interval=self.poke_interval,
+                poll_interval=self.poll_schedule,
                 deadline=time.time() + self.timeout,
                 abort_unfinished=False,
                 abort_on_kill=False,
@@ -104,7 +109,7 @@ class SpotfireAutomationJobSensor(SpotfireHookMixin, BaseSensorOperator):
         if isinstance(event, dict) and event.get("status") == "timeout":
             raise AirflowSensorTimeout(str(event.get("message")))
         parsed = validate_event(event, job_id=self._job_id())
-        status = status_from_event(parsed.job_id, parsed.job_state, parsed.details)
+        status = status_from_event(parsed.job_id, parsed.remote_state, parsed.details)
         self.log.info("Automation Services job %s finished: %s", parsed.job_id, status.describe())
         return status.to_dict()
 

@@ -14,6 +14,7 @@ from airflow_provider_spotfire.api.library import UploadJob
 from airflow_provider_spotfire.exceptions import SpotfireJobError, SpotfireNotFoundError
 from airflow_provider_spotfire.operators.base import SpotfireHookMixin, default_deferrable
 from airflow_provider_spotfire.triggers.events import validate_event
+from airflow_provider_spotfire.triggers.schedule import PollSchedule
 
 
 class SpotfireUploadJobSensor(SpotfireHookMixin, BaseSensorOperator):
@@ -24,6 +25,8 @@ class SpotfireUploadJobSensor(SpotfireHookMixin, BaseSensorOperator):
 
     :param job_id: the upload job id (templated).
     :param deferrable: wait in the triggerer instead of a worker slot.
+    :param poll_schedule: when deferred, a :class:`~airflow_provider_spotfire.triggers.schedule.PollSchedule`
+        instead of a fixed ``poke_interval``.
     :param spotfire_conn_id: the ``spotfire`` connection (the API client that owns the job).
     """
 
@@ -35,9 +38,11 @@ class SpotfireUploadJobSensor(SpotfireHookMixin, BaseSensorOperator):
         job_id: str,
         spotfire_conn_id: str = DEFAULT_CONN_ID,
         deferrable: bool = default_deferrable(),
+        poll_schedule: PollSchedule | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**validate.sensor_timing(kwargs))
+        self.poll_schedule = PollSchedule.of(poll_schedule or self.poke_interval)
         self.job_id = job_id
         self.spotfire_conn_id = spotfire_conn_id
         self.deferrable = deferrable
@@ -86,7 +91,7 @@ class SpotfireUploadJobSensor(SpotfireHookMixin, BaseSensorOperator):
             trigger=SpotfireUploadJobTrigger(
                 job_id=str(self.job_id).strip(),
                 spotfire_conn_id=self.spotfire_conn_id,
-                poll_interval=self.poke_interval,
+                poll_interval=self.poll_schedule,
                 deadline=time.time() + self.timeout if self.timeout else None,
                 cancel_on_kill=False,
             ),

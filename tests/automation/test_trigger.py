@@ -39,7 +39,7 @@ async def test_finished_job_fires_success_with_state_history(hook, spotfire_conn
     job_id = hook.start_automation_job_from_library(library_path=EXPORT_FINANCE).job_id
     event = await first_event(make_trigger(spotfire_conn_id, job_id))
     parsed = validate_event(event, job_id=job_id)
-    assert parsed.job_state == "Finished"
+    assert (parsed.job_state, parsed.remote_state) == ("finished", "Finished")
     assert parsed.details["status"]["StatusCode"] == "Finished"
     states = [state for state, _ in parsed.details["history"]]
     assert states[-1] == "Finished" and len(states) == len(set(states))  # one entry per change
@@ -58,7 +58,8 @@ async def test_failed_outcomes_fire_failed_with_the_server_message(
 ):
     job_id = hook.start_automation_job_from_library(library_path=library_path).job_id
     event = await first_event(make_trigger(spotfire_conn_id, job_id))
-    assert (event["status"], event["job_state"]) == ("failed", state)
+    assert (event["status"], event["remote_state"]) == ("failed", state)
+    assert event["job_state"] == ("failed" if state == "Failed" else "undetermined")
     with pytest.raises(SpotfireJobError, match=message):
         validate_event(event, job_id=job_id)
 
@@ -67,19 +68,20 @@ async def test_canceled_job_fires_failed(hook, spotfire_conn_id, spotfire_emulat
     job_id = hook.start_automation_job_from_library(library_path=NIGHTLY_BATCH).job_id
     hook.abort_automation_job(job_id, "operator on duty")
     event = await first_event(make_trigger(spotfire_conn_id, job_id))
-    assert event["job_state"] == "Canceled" and "operator on duty" in event["message"]
+    assert (event["job_state"], event["remote_state"]) == ("failed", "Canceled")
+    assert "operator on duty" in event["message"]
 
 
 async def test_missing_job_fires_failed(hook, spotfire_conn_id, spotfire_emulator):
     job_id = hook.start_automation_job_from_library(library_path=NIGHTLY_BATCH).job_id
     spotfire_emulator.forget_as_job(job_id)
     event = await first_event(make_trigger(spotfire_conn_id, job_id))
-    assert (event["status"], event["job_state"]) == ("failed", "Missing")
+    assert (event["status"], event["job_state"], event["remote_state"]) == ("failed", "failed", "Missing")
 
 
 async def test_unknown_job_id_fires_failed_missing(spotfire_conn_id, spotfire_emulator):
     event = await first_event(make_trigger(spotfire_conn_id, "00000000-0000-0000-0000-000000000000"))
-    assert (event["status"], event["job_state"]) == ("failed", "Missing")
+    assert (event["status"], event["job_state"], event["remote_state"]) == ("failed", "failed", "Missing")
 
 
 async def test_deadline_checks_once_more_then_aborts_the_job(hook, spotfire_conn_id, spotfire_emulator):
@@ -152,7 +154,8 @@ async def test_cleanup_never_aborts_the_job(hook, spotfire_conn_id, spotfire_emu
 async def test_status_errors_become_an_error_event(hook, spotfire_conn_id, spotfire_emulator):
     job_id = hook.start_automation_job_from_library(library_path=NIGHTLY_BATCH).job_id
     spotfire_emulator.set_config(retry_after=0)
-    spotfire_emulator.inject_faults(*["503"] * 6, path_prefix="/spotfire/api/rest/as/job/status")
+    # more refusals than the poll retry policy allows (POLL_RETRY_POLICY.max_attempts)
+    spotfire_emulator.inject_faults(*["503"] * 12, path_prefix="/spotfire/api/rest/as/job/status")
     event = await first_event(make_trigger(spotfire_conn_id, job_id))
     assert event["status"] == "error"
     assert event["details"]["error"]["status_code"] == 503

@@ -83,8 +83,12 @@ class StopReport:
 class FullStack:
     """Start/stop the emulator and the four Airflow components; REST helpers for the tests."""
 
-    def __init__(self, home: Path | None = None, *, parallelism: int = 4) -> None:
+    def __init__(
+        self, home: Path | None = None, *, parallelism: int = 4, dags_source: Path = EXAMPLE_DAGS
+    ) -> None:
         self.home = Path(home or tempfile.mkdtemp(prefix="spotfire-fullstack-"))
+        self.dags_source = dags_source
+        self.extra_env: dict[str, str] = {}  # set before start(): overrides of the environment below
         self.dags = self.home / "dags"
         self.proc_logs = self.home / "process-logs"
         self.parallelism = parallelism
@@ -137,6 +141,7 @@ class FullStack:
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        env.update(self.extra_env)
         if self.emulator_url:
             env["AIRFLOW_CONN_SPOTFIRE_DEFAULT"] = json.dumps(
                 {
@@ -168,7 +173,7 @@ class FullStack:
 
     def start(self, timeout: float = 120.0) -> FullStack:
         started = time.monotonic()
-        shutil.copytree(EXAMPLE_DAGS, self.dags, ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(self.dags_source, self.dags, ignore=shutil.ignore_patterns("__pycache__"))
         ready_file = self.home / "emulator.json"
         self._spawn(
             "emulator", [sys.executable, str(Path(__file__).with_name("emulator_runner.py")), str(ready_file)]
@@ -359,6 +364,29 @@ class FullStack:
         )
         resp.raise_for_status()
         return resp.text
+
+    # ------------------------------------------------------------------ restarts and HA (appended)
+    def proc(self, name: str) -> Proc:
+        """The started process called ``name``."""
+        return next(p for p in self.procs if p.name == name)
+
+    def stop_process(self, name: str, timeout: float = 60.0) -> int | None:
+        """SIGTERM one component by PID and wait for it (as an orchestrator stopping one pod); its exit code."""
+        p = self.proc(name)
+        if p.popen.poll() is None:
+            os.kill(p.pid, signal.SIGTERM)
+        return p.popen.wait(timeout)
+
+    def spawn_triggerer(self, name: str, capacity: int | None = None) -> Proc:
+        """One more ``airflow triggerer`` (HA: several may run at once), with its own log file."""
+        argv = [AIRFLOW, "triggerer"] + (["--capacity", str(capacity)] if capacity else [])
+        return self._spawn(name, argv)
+
+    def emulator_call(self, method: str, path: str, **kwargs: Any) -> Any:
+        """A call to the emulator's admin API (``/_emulator/...``); the decoded JSON answer."""
+        resp = httpx.request(method, f"{self.emulator_url}{path}", timeout=30, **kwargs)
+        resp.raise_for_status()
+        return resp.json() if resp.content else None
 
 
 def _main() -> None:  # pragma: no cover - manual use

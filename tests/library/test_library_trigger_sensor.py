@@ -63,6 +63,7 @@ async def test_trigger_waits_until_the_job_is_finished(spotfire_emulator, hook):
     await asyncio.to_thread(hook.finish_upload_job, job)
     event = await asyncio.wait_for(task, 10)
     assert event["status"] == "success" and event["job_id"] == job.job_id and event["job_state"] == "finished"
+    assert event["remote_state"] == "finished"
     assert event["details"]["uploaded_chunks"] == [FIRST_CHUNK] and event["details"]["finished_at"]
     gets = [
         r
@@ -77,7 +78,10 @@ async def test_trigger_reports_a_cancelled_job(spotfire_emulator, hook):
     job = open_job(hook, "cancelled")
     hook.cancel_upload_job(job)
     event = await first_event(SpotfireUploadJobTrigger(job.job_id, poll_interval=0.1))
-    assert event["status"] == "failed" and event["job_state"] == "cancelled"
+    assert event["status"] == "failed" and (event["job_state"], event["remote_state"]) == (
+        "failed",
+        "cancelled",
+    )
     assert "cancelled" in event["message"]
 
 
