@@ -195,3 +195,7 @@ class SbdfSchemaError(SpotfireDataError):
         super().__init__(message)
         self.column = column
         self.batch = batch
+
+
+class UploadAborted(SpotfireJobError):
+    """An upload was stopped from outside (task killed or timed out); its upload job is cancelled."""

@@ -109,6 +109,13 @@ def get_provider_info() -> dict[str, Any]:
         "operators": _modules("operators.library", "operators.automation", "operators.licenses"),
         "sensors": _modules("sensors.library", "sensors.automation"),
         "triggers": _modules("triggers.library", "triggers.automation"),
+        "transfers": [
+            {
+                "source-integration-name": "Common SQL",
+                "target-integration-name": INTEGRATION,
+                "python-module": "airflow_provider_spotfire.transfers.sql_to_spotfire",
+            }
+        ],
         "extra-links": [
             "airflow_provider_spotfire.links.SpotfireLibraryItemLink",
             "airflow_provider_spotfire.links.SpotfireAutomationJobLink",

@@ -23,6 +23,11 @@ What it does, in one run:
    * ``raw+digests`` -- as ``raw`` but with ``Content-MD5`` and ``Digest`` headers, which a
      single request can only carry after a full read of the file to compute them;
 
+   * ``stream`` -- ``SpotfireHook.upload_sbdf_stream`` fed by a generator of the same bytes in
+     pieces of 1 MiB + 7 bytes (size not declared), defaults otherwise;
+   * ``devnull`` -- the same generator written to ``/dev/null``: the cost of producing the bytes,
+     the bound a streaming upload is compared with;
+
    each timed from "create job" to "finished"; the item's sha256 (emulator state) is checked
    against the file's;
 4. prints a Markdown table (median of the rounds) and writes it, with every raw number, to
@@ -53,7 +58,10 @@ MIB = 1024 * 1024
 SBDF_HEADER = b"\xdf\x5b\x01\x01\x00"
 CONN_ID = "spotfire_bench"
 FOLDER = "/Airflow/Reports"
-SIDES = ("provider", "raw", "raw+digests")
+FILE_SIDES = ("provider", "raw", "raw+digests")
+STREAM_SIDES = ("stream", "devnull")
+SIDES = FILE_SIDES + STREAM_SIDES
+STREAM_PIECE = MIB + 7  # odd piece sizes: the engine re-cuts them into 8 MiB chunks
 
 
 # ------------------------------------------------------------------------------------------ child side
@@ -97,6 +105,14 @@ def child(side: str, path: str, library_path: str) -> dict[str, Any]:
     if side == "provider":
         result = hook.upload_sbdf_file(path, library_path, overwrite=True)
         sha256 = result.sha256
+    elif side == "stream":
+        result = hook.upload_sbdf_stream(generated_pieces(size), library_path, overwrite=True)
+        sha256 = result.sha256
+    elif side == "devnull":
+        with open(os.devnull, "wb") as sink:
+            for piece in generated_pieces(size):
+                sink.write(piece)
+        sha256 = ""
     else:
         assert_sbdf_file(path)
         headers = {"Authorization": f"Bearer {token}", "Content-Length": str(size)}
@@ -147,6 +163,18 @@ def child(side: str, path: str, library_path: str) -> dict[str, Any]:
         "rss_before_mib": rss_before,
         "peak_rss_mib": _maxrss_mib(),
     }
+
+
+def generated_pieces(size: int) -> Any:
+    """The bytes of :func:`make_file`, generated in pieces of ``STREAM_PIECE`` bytes (no file)."""
+    block3 = hashlib.shake_256(b"bench-filler").digest(MIB) * 3
+    yield SBDF_HEADER
+    left, offset = size - len(SBDF_HEADER), 0
+    while left > 0:
+        n = min(left, STREAM_PIECE)
+        yield block3[offset : offset + n]
+        offset = (offset + n) % MIB
+        left -= n
 
 
 # ----------------------------------------------------------------------------------------- parent side
@@ -235,6 +263,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--sizes", default="256,1024", help="file sizes in MiB, comma-separated")
     p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--sides", default=",".join(SIDES), help=f"which of {', '.join(SIDES)} to run")
     p.add_argument("--workdir", help="where the big files go (default: a temp dir)")
     p.add_argument("--child", choices=SIDES)
     p.add_argument("--path")
@@ -263,13 +292,15 @@ def main() -> int:
             make_file(path, size_mib * MIB)
             local = sha256_file(path)
             for r in range(args.repeat):
-                order = SIDES if r % 2 == 0 else tuple(reversed(SIDES))
+                sides = tuple(x for x in SIDES if x in args.sides.split(","))
+                order = sides if r % 2 == 0 else tuple(reversed(sides))
                 for side in order:
                     library_path = f"{FOLDER}/bench-{size_mib}-{side.replace('+', '-')}"
                     server0 = proc_cpu(proc.pid)
                     res = run_child(side, path, library_path, env)
                     res["server_cpu_s"] = proc_cpu(proc.pid) - server0
-                    assert item_sha(url, library_path) == local, f"{side}: the library holds other bytes"
+                    if side != "devnull":
+                        assert item_sha(url, library_path) == local, f"{side}: the library holds other bytes"
                     if res["sha256"]:
                         assert res["sha256"] == local
                     res.update(size_mib=size_mib, round=r)
@@ -312,27 +343,43 @@ def summarize(rows: list[dict[str, Any]]) -> str:
         "CPU in seconds per GiB uploaded; RSS of the uploading process (peak, and growth over the "
         "RSS after imports).",
         "",
-        "| size | side | MiB/s | vs raw | vs raw+digests | client CPU s/GiB | server CPU s/GiB "
-        "| peak RSS MiB | RSS growth MiB |",
-        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| size | side | MiB/s | vs raw | vs raw+digests | client CPU s/GiB | client CPU vs raw+digests "
+        "| server CPU s/GiB | peak RSS MiB | RSS growth MiB |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
+    sides_run = {r["side"] for r in rows}
 
     def med(size: int, side: str, key: str) -> float:
         return statistics.median(r[key] for r in rows if r["size_mib"] == size and r["side"] == side)
 
-    for size in sorted({r["size_mib"] for r in rows}):
+    def row(size: int, side: str, speed_ref: float, cpu_ref: float, speed_ref2: float | None) -> str:
+        sel = [r for r in rows if r["size_mib"] == size and r["side"] == side]
         gib = size / 1024
-        raw, raw_d = med(size, "raw", "mib_per_s"), med(size, "raw+digests", "mib_per_s")
-        for side in SIDES:
-            sel = [r for r in rows if r["size_mib"] == size and r["side"] == side]
-            speed = med(size, side, "mib_per_s")
-            peak = max(r["peak_rss_mib"] for r in sel)
-            growth = max(r["peak_rss_mib"] - r["rss_before_mib"] for r in sel)
-            lines.append(
-                f"| {size} MiB | {side} | {speed:.1f} | {speed / raw:.2f}x | {speed / raw_d:.2f}x | "
-                f"{med(size, side, 'client_cpu_s') / gib:.1f} | {med(size, side, 'server_cpu_s') / gib:.1f} | "
-                f"{peak:.0f} | {growth:.0f} |"
-            )
+        speed, cpu = med(size, side, "mib_per_s"), med(size, side, "client_cpu_s")
+        second = f" {speed / speed_ref2:.2f}x |" if speed_ref2 is not None else ""
+        return (
+            f"| {size} MiB | {side} | {speed:.1f} | {speed / speed_ref:.2f}x |{second} {cpu / gib:.1f} | "
+            f"{cpu / cpu_ref:.2f}x | {med(size, side, 'server_cpu_s') / gib:.1f} | "
+            f"{max(r['peak_rss_mib'] for r in sel):.0f} | "
+            f"{max(r['peak_rss_mib'] - r['rss_before_mib'] for r in sel):.0f} |"
+        )
+
+    sizes = sorted({r["size_mib"] for r in rows})
+    if set(FILE_SIDES) <= sides_run:
+        for size in sizes:
+            raw, raw_d = med(size, "raw", "mib_per_s"), med(size, "raw+digests", "mib_per_s")
+            cpu_d = med(size, "raw+digests", "client_cpu_s")
+            lines.extend(row(size, side, raw, cpu_d, raw_d) for side in FILE_SIDES)
+    if set(STREAM_SIDES) <= sides_run:
+        lines += [
+            "",
+            "| size | side | MiB/s | vs devnull | client CPU s/GiB | client CPU vs devnull | server CPU s/GiB "
+            "| peak RSS MiB | RSS growth MiB |",
+            "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for size in sizes:
+            bound, cpu_bound = med(size, "devnull", "mib_per_s"), med(size, "devnull", "client_cpu_s")
+            lines.extend(row(size, side, bound, cpu_bound, None) for side in STREAM_SIDES)
     return "\n".join(lines)
 
 

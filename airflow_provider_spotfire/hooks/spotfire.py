@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from airflow_provider_spotfire.api import scopes as S
-from airflow_provider_spotfire.api.library import LibraryAsyncHookMixin, LibraryHookMixin
 from airflow_provider_spotfire.exceptions import (
     SpotfireApiError,
     SpotfireConfigurationError,
@@ -12,6 +11,7 @@ from airflow_provider_spotfire.exceptions import (
 )
 from airflow_provider_spotfire.hooks.automation import AutomationHookMixin
 from airflow_provider_spotfire.hooks.base import SpotfireAsyncHookBase, SpotfireHookBase
+from airflow_provider_spotfire.hooks.library import LibraryAsyncHookMixin, LibraryHookMixin
 from airflow_provider_spotfire.hooks.licenses import LicenseHookMixin
 from airflow_provider_spotfire.license_sync import LicenseSyncHookMixin
 

@@ -1,108 +1,51 @@
-"""Operator that uploads an SBDF file or a pandas DataFrame to the Spotfire library."""
+"""Operator that uploads an SBDF file, or a table streamed as SBDF, to the Spotfire library."""
 
 from __future__ import annotations
 
 import contextlib
 import os
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
-from airflow.providers.common.compat.sdk import BaseOperator, Context, XComArg
+from airflow.providers.common.compat.sdk import BaseOperator, Context
 
 from airflow_provider_spotfire import _validation as validate
 from airflow_provider_spotfire._connection import DEFAULT_CONN_ID
-from airflow_provider_spotfire.api.library import (
-    DEFAULT_CHUNK_SIZE,
-    DEFAULT_PARALLELISM,
-    SbdfFileUpload,
-    UploadJob,
-    UploadProgress,
-    cancel_upload_job_quietly,
-    normalize_keywords,
-    split_library_path,
-    validate_chunking,
-)
+from airflow_provider_spotfire.api.library import UploadJob, split_library_path
 from airflow_provider_spotfire.assets import create_asset
-from airflow_provider_spotfire.exceptions import SpotfireConfigurationError, SpotfireDataError, SpotfireError
+from airflow_provider_spotfire.exceptions import SpotfireError
 from airflow_provider_spotfire.links import SpotfireLibraryItemLink, library_item_url
 from airflow_provider_spotfire.operators.base import SpotfireHookMixin, default_deferrable
 from airflow_provider_spotfire.triggers.events import validate_event
 from airflow_provider_spotfire.triggers.schedule import PollSchedule
+from airflow_provider_spotfire.upload.chunks import ByteSource, FileSource, StreamSource
+from airflow_provider_spotfire.upload.engine import ChunkedUpload
+from airflow_provider_spotfire.upload.options import DEFAULT_CHUNK_SIZE, DEFAULT_PARALLELISM, UploadOptions
+from airflow_provider_spotfire.upload.progress import ProgressLogger, format_bytes
+from airflow_provider_spotfire.upload.sources import ResolvedSource, resolve_source, wrap_source
 
 DEFAULT_POLL_INTERVAL = 5.0
 ON_KILL_TIMEOUT = 30.0
-PROGRESS_STEPS = 10  # at most one progress line per 10% of the bytes
-
-
-def _is_dataframe(value: Any) -> bool:
-    pd = sys.modules.get("pandas")  # a DataFrame exists only if pandas is imported
-    return pd is not None and isinstance(value, pd.DataFrame)
-
-
-class _SourceObject:
-    """Holds a DataFrame or callable ``source`` so that template rendering leaves it alone.
-
-    (Airflow calls callables found in template fields and probes objects for ``resolve``.)
-    """
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-    def __repr__(self) -> str:
-        v = self.value
-        if _is_dataframe(v):
-            return f"<DataFrame: {v.shape[0]} rows x {v.shape[1]} columns>"
-        return f"<callable {getattr(v, '__qualname__', type(v).__name__)}>"
-
-
-def _human(n: float) -> str:
-    return f"{n / (1024 * 1024):.1f} MiB"
-
-
-class ProgressLogger:
-    """Logs upload progress at most every 10% of the bytes (a bounded number of lines)."""
-
-    def __init__(self, log: Any, library_path: str, steps: int = PROGRESS_STEPS) -> None:
-        self.log = log
-        self.library_path = library_path
-        self.steps = steps
-        self.next_step = 1
-
-    def __call__(self, p: UploadProgress) -> None:
-        reached = int(p.fraction * self.steps + 1e-9)
-        if reached < self.next_step:
-            return
-        self.next_step = reached + 1
-        self.log.info(
-            "Uploading to %s: %s of %s (%d%%), %d/%d chunks, %s/s",
-            self.library_path,
-            _human(p.bytes_sent),
-            _human(p.total_bytes),
-            round(p.fraction * 100),
-            p.chunks_sent,
-            p.total_chunks,
-            _human(p.rate),
-        )
 
 
 class SpotfireUploadSbdfOperator(SpotfireHookMixin, BaseOperator):
-    """Uploads an SBDF file, a pandas DataFrame or a callable's DataFrame to the Spotfire library.
+    """Uploads an SBDF file, or a table streamed as SBDF, to the Spotfire library.
 
     :param library_path: full library path of the item: parent folder + title, e.g.
         ``/Airflow/Reports/sales`` (templated). The parent folder must exist.
-    :param source: path of an existing ``.sbdf`` file (templated), a pandas DataFrame (also an
-        ``XComArg`` of a TaskFlow task returning one) or a zero-argument callable returning a
-        DataFrame. DataFrames are written to a temporary SBDF file (removed afterwards) with
-        :func:`airflow_provider_spotfire.sbdf.temporary_sbdf`.
+    :param source: path of an existing ``.sbdf`` file (templated); or a table: a pandas DataFrame
+        (also an ``XComArg`` of a TaskFlow task returning one), an iterable of DataFrames, a
+        ``pyarrow.Table`` / ``RecordBatchReader``, an iterable of ``RecordBatch`` es or a polars
+        DataFrame; or a zero-argument callable returning one of these (e.g. a generator function
+        yielding batches). Tables are written as SBDF batch by batch while they are uploaded (no
+        temporary file; memory is about one batch plus the chunk buffer); all batches must have
+        the same columns and types.
     :param overwrite: replace an existing item (otherwise an existing item is an error).
     :param description: item description (templated).
     :param keywords: item keywords, a list or a comma-separated string (templated).
-    :param chunk_size: bytes per chunk (memory use is about ``chunk_size * (parallelism + 1)``).
+    :param chunk_size: bytes per chunk (memory use is about ``chunk_size * (parallelism + 2)``).
     :param parallelism: chunks sent at once (Spotfire limits parallel chunks per job).
     :param timezone: zone that time-zone-aware datetimes are converted to (SBDF has no zones).
     :param keep_index: write the DataFrame index as leading column(s).
@@ -112,7 +55,8 @@ class SpotfireUploadSbdfOperator(SpotfireHookMixin, BaseOperator):
     :param spotfire_conn_id: the ``spotfire`` connection.
 
     Returns (XCom) ``library_path``, ``url``, ``job_id``, ``bytes``, ``chunks``, ``sha256``,
-    ``finished_at``, ``source`` and, for DataFrames, ``rows``, ``columns`` and ``notes``.
+    ``finished_at``, ``source`` and, for tables, ``rows``, ``columns``, ``batches``, ``notes`` and
+    ``column_types``.
     Any failure cancels the upload job: no job stays open and no partial item appears.
     """
 
@@ -144,126 +88,121 @@ class SpotfireUploadSbdfOperator(SpotfireHookMixin, BaseOperator):
             with contextlib.suppress(ValueError):
                 kwargs["outlets"] = [create_asset(conn_id=spotfire_conn_id, library_path=library_path)]
         super().__init__(**kwargs)
-        chunk_size, parallelism = validate_chunking(chunk_size, parallelism)
+        # Validated now (DAG parse); description and keywords are templated and join at execute().
         self.poll_schedule = PollSchedule.of(  # a clear error for a bad value, here
             poll_interval
             if isinstance(poll_interval, PollSchedule | dict)
             else validate.seconds("poll_interval", poll_interval)
         )
-        if isinstance(source, os.PathLike):
-            source = os.fspath(source)
-        if source is None or not (
-            isinstance(source, str | XComArg) or callable(source) or _is_dataframe(source)
-        ):
-            raise SpotfireConfigurationError(
-                f"source must be the path of an .sbdf file, a pandas DataFrame, an XComArg or a callable "
-                f"returning a DataFrame; got {type(source).__name__}."
-            )
+        self.upload_options = UploadOptions(
+            overwrite=overwrite,
+            chunk_size=chunk_size,
+            parallelism=parallelism,
+            wait_finished=not deferrable,
+            poll_interval=self.poll_schedule.interval,
+        )
         self.library_path = library_path
-        self.source = source if isinstance(source, str | XComArg) else _SourceObject(source)
-        self.overwrite = overwrite
+        self.source = wrap_source(source)
         self.description = description
         self.keywords = keywords
-        self.chunk_size = chunk_size
-        self.parallelism = parallelism
         self.timezone = timezone
         self.keep_index = keep_index
         self.deferrable = deferrable
-        self.poll_interval = self.poll_schedule.interval
         self.spotfire_conn_id = spotfire_conn_id
-        self._upload: SbdfFileUpload | None = None
+        self._upload: ChunkedUpload | None = None
         self._result: dict[str, Any] | None = None
         self._done = False
         self._killed = False
 
-    # ---- source ----------------------------------------------------------------------------
-    def _resolve_source(self) -> tuple[str, Any]:
-        """("file", path) or ("dataframe"/"callable", DataFrame); one clear error otherwise."""
-        src = self.source.value if isinstance(self.source, _SourceObject) else self.source
-        if isinstance(src, os.PathLike):
-            src = os.fspath(src)
-        if isinstance(src, str):
-            path = src.strip()
-            if not path:
-                raise SpotfireConfigurationError(
-                    "source is an empty string; give the path of an .sbdf file, a DataFrame or a callable."
-                )
-            from airflow_provider_spotfire._sbdf_file import assert_sbdf_file
+    @property
+    def chunk_size(self) -> int:
+        """Bytes per chunk (from :attr:`upload_options`)."""
+        return self.upload_options.chunk_size
 
-            assert_sbdf_file(path)
-            return "file", path
-        if _is_dataframe(src):
-            return "dataframe", src
-        if callable(src):
-            name = getattr(src, "__qualname__", None) or repr(src)
-            try:
-                value = src()
-            except Exception as exc:
-                raise SpotfireDataError(
-                    f"The source callable {name} raised {type(exc).__name__}: {exc}. Fix the callable; "
-                    "nothing was uploaded."
-                ) from exc
-            if not _is_dataframe(value):
-                raise SpotfireDataError(
-                    f"The source callable {name} returned {type(value).__name__}, not a pandas DataFrame; "
-                    "return a DataFrame (or pass the path of an .sbdf file as source)."
-                )
-            return "callable", value
-        raise SpotfireDataError(
-            f"source resolved to {type(src).__name__}; expected the path of an .sbdf file or a pandas "
-            "DataFrame (check what the upstream task returns)."
-        )
+    @property
+    def parallelism(self) -> int:
+        """Chunks in flight at once (from :attr:`upload_options`)."""
+        return self.upload_options.parallelism
+
+    @property
+    def poll_interval(self) -> float:
+        """Seconds between job status polls (from :attr:`upload_options`)."""
+        return self.upload_options.poll_interval
 
     # ---- execute ---------------------------------------------------------------------------
     def execute(self, context: Context) -> dict[str, Any]:
-        """Convert (if needed) and upload; defer while the job finishes when deferrable."""
+        """Upload the file, or stream the table as SBDF; defer while the job finishes when deferrable."""
         started = time.time()
         split_library_path(self.library_path)  # the rendered value; fails before anything is written
-        normalize_keywords(self.keywords)
-        validate.description(self.description)
-        kind, value = self._resolve_source()
-        if kind == "file":
-            return self._upload_file(value, context, started, {"source": "file"})
-        from airflow_provider_spotfire.sbdf import temporary_sbdf
+        options = UploadOptions.build(
+            self.upload_options, description=self.description, keywords=self.keywords
+        )
+        source = resolve_source(self.source)
+        if source.is_file:
+            return self._run_upload(FileSource(source.value), options, context, started, {"source": "file"})
+        try:
+            return self._upload_table(source, options, context, started)
+        finally:
+            source.close()
 
-        with temporary_sbdf(value, timezone=self.timezone, keep_index=self.keep_index) as written:
-            self.log.info(
-                "Wrote the DataFrame (%d rows, %d columns) as SBDF: %s.",
-                written.rows,
-                written.columns,
-                _human(written.bytes),
-            )
-            for note in written.notes:
-                self.log.info("SBDF conversion: %s", note)
-            extra = {
-                "source": kind,
-                "rows": written.rows,
-                "columns": written.columns,
-                "notes": list(written.notes),
-                "column_types": {str(k): str(v) for k, v in written.column_types.items()},
-            }
-            return self._upload_file(written.path, context, started, extra)
-
-    def _upload_file(
-        self, path: str, context: Context, started: float, extra: dict[str, Any]
+    def _upload_table(
+        self, source: ResolvedSource, options: UploadOptions, context: Context, started: float
     ) -> dict[str, Any]:
-        upload = SbdfFileUpload(
+        """Write the table as SBDF while it is uploaded: batch by batch, no temporary file."""
+        from airflow_provider_spotfire.sbdf import SbdfByteStream
+
+        stream = SbdfByteStream(source.value, time_zone=self.timezone, keep_index=self.keep_index)
+        extra: dict[str, Any] = {"source": source.kind}
+
+        def describe() -> None:  # filled in as the stream is written; complete once it ends
+            extra.update(
+                rows=stream.rows,
+                columns=len(stream.column_types),
+                batches=stream.batches,
+                notes=list(stream.notes),
+                column_types=dict(stream.column_types),
+            )
+
+        try:
+            bytes_source = StreamSource(stream, name=f"the {source.kind} source")
+            return self._run_upload(bytes_source, options, context, started, extra, before_result=describe)
+        finally:
+            stream.close()
+
+    def _run_upload(
+        self,
+        bytes_source: ByteSource,
+        options: UploadOptions,
+        context: Context,
+        started: float,
+        extra: dict[str, Any],
+        before_result: Callable[[], None] | None = None,
+    ) -> dict[str, Any]:
+        upload = ChunkedUpload(
             self.hook,
-            path,
+            bytes_source,
             self.library_path,
-            overwrite=self.overwrite,
-            description=self.description,
-            keywords=self.keywords,
-            chunk_size=self.chunk_size,
-            parallelism=self.parallelism,
+            options,
             progress=ProgressLogger(self.log, self.library_path),
-            wait_finished=not self.deferrable,
-            poll_interval=self.poll_interval,
         )
         self._upload = upload
-        if self._killed:  # on_kill came while the DataFrame was being converted
+        if self._killed:  # on_kill came before the upload started
             upload.abort()
         result = upload.run()
+        if before_result is not None:
+            before_result()
+            self.log.info(
+                "Streamed %d rows x %d columns in %d batch(es) as SBDF to %s: %s in %d chunk(s) (sha256 %s).",
+                extra["rows"],
+                extra["columns"],
+                extra["batches"],
+                result.library_path,
+                format_bytes(result.bytes),
+                result.chunks,
+                result.sha256,
+            )
+        for note in extra.get("notes", ()):
+            self.log.info("SBDF conversion: %s", note)
         url = library_item_url(self.hook.config, result.library_path)
         context["ti"].xcom_push(key=SpotfireLibraryItemLink.xcom_key, value=url)
         out = {**result.to_dict(), "url": url, **extra}
@@ -271,31 +210,37 @@ class SpotfireUploadSbdfOperator(SpotfireHookMixin, BaseOperator):
         if not self.deferrable:
             self._done = True
             self.log.info(
-                "Uploaded %s to %s (sha256 %s).", _human(result.bytes), result.library_path, result.sha256
+                "Uploaded %s to %s (sha256 %s).",
+                format_bytes(result.bytes),
+                result.library_path,
+                result.sha256,
             )
             return out
         assert upload.job is not None
+        self._defer_until_finished(upload.job, out, started)
+
+    def _defer_until_finished(self, job: UploadJob, out: dict[str, Any], started: float) -> NoReturn:
         from airflow_provider_spotfire.triggers.library import SpotfireUploadJobTrigger
 
         self.log.info(
             "All %d chunks sent and the finish requested; deferring until upload job %s reports finishedAt.",
-            result.chunks,
-            result.job_id,
+            out["chunks"],
+            job.job_id,
         )
         self.defer(
             trigger=SpotfireUploadJobTrigger(
-                job_id=result.job_id,
+                job_id=job.job_id,
                 spotfire_conn_id=self.spotfire_conn_id,
                 poll_interval=self.poll_schedule,
                 deadline=self.deadline_from(self.execution_timeout, started),
                 started_at=started,
-                links=upload.job.links,
-                library_path=result.library_path,
+                links=job.links,
+                library_path=out["library_path"],
                 cancel_on_kill=True,
                 result=out,
             ),
             method_name="execute_complete",
-            kwargs={"result": out, "links": dict(upload.job.links)},
+            kwargs={"result": out, "links": dict(job.links)},
         )
         raise AssertionError("defer() returned")  # pragma: no cover - defer always raises
 
@@ -322,7 +267,7 @@ class SpotfireUploadSbdfOperator(SpotfireHookMixin, BaseOperator):
             if not job_id:
                 raise
             job = UploadJob(job_id=str(job_id), links=links)
-            cancel_upload_job_quietly(self.hook, job, reason="the wait for the job failed")
+            self.hook.cancel_upload_job_quietly(job, reason="the wait for the job failed")
             raise
         self._done = True
         result = {**result, "finished_at": parsed.details.get("finished_at") or result.get("finished_at")}
@@ -345,8 +290,8 @@ class SpotfireUploadSbdfOperator(SpotfireHookMixin, BaseOperator):
         # Cancel at once too, from a helper thread: on_kill runs in a signal handler that may have
         # interrupted the main thread while it held a lock the cancel request needs.
         helper = threading.Thread(
-            target=cancel_upload_job_quietly,
-            args=(self.hook, job),
+            target=self.hook.cancel_upload_job_quietly,
+            args=(job,),
             kwargs={"reason": "the task was killed"},
             name="spotfire-upload-cancel",
             daemon=True,

@@ -6,6 +6,7 @@ emulator's content endpoint), its upload jobs (``/_emulator/state``) and its req
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import threading
 from pathlib import Path
@@ -17,8 +18,6 @@ import pytest
 from airflow_provider_spotfire._http import RetryPolicy
 from airflow_provider_spotfire.api.library import (
     FIRST_CHUNK,
-    SbdfFileUpload,
-    UploadAborted,
     UploadJob,
     build_upload_chunk,
     chunk_digests,
@@ -33,8 +32,11 @@ from airflow_provider_spotfire.exceptions import (
     SpotfireNotFoundError,
     SpotfirePermissionError,
     SpotfireTransportError,
+    UploadAborted,
 )
 from airflow_provider_spotfire.hooks.spotfire import SpotfireHook
+from airflow_provider_spotfire.upload.engine import ChunkedUpload
+from airflow_provider_spotfire.upload.options import UploadOptions
 from tests.library.conftest import (
     NO_RETRIES,
     REPORTS,
@@ -182,7 +184,7 @@ def test_a_dropped_chunk_is_retried(spotfire_emulator, hook, make_sbdf):
 
 
 def test_resume_sends_only_the_chunks_the_server_lacks(spotfire_conn_id, spotfire_emulator, make_sbdf):
-    """With no transport retries, failed chunks pause the upload; the status decides what is re-sent."""
+    """With no transport retries, a failed chunk is re-sent from memory only if the status lacks it."""
     hook = SpotfireHook(spotfire_conn_id, retry_policy=NO_RETRIES)
     path = make_sbdf(6 * 64 * KIB)
     # First chunk: its answer is lost after the server stored it. Second: refused (503).
@@ -196,7 +198,8 @@ def test_resume_sends_only_the_chunks_the_server_lacks(spotfire_conn_id, spotfir
     # chunk 1 (stored, answer lost) is never sent again; chunk 2 (refused) is sent twice
     assert posts.count(FIRST_CHUNK) == 1
     assert posts.count(FIRST_CHUNK + 1) == 2
-    assert result.resumed_chunks == 5  # every chunk but the first came through the resume
+    # recovered through the status: chunk 1 (confirmed held), chunk 2 (re-sent); the others never failed
+    assert result.resumed_chunks == 2
     first_resend = max(
         i for i, r in enumerate(log) if r in chunk_posts(log) and chunk_number(r) == FIRST_CHUNK + 1
     )
@@ -255,9 +258,14 @@ def test_a_failure_after_create_cancels_the_job(spotfire_emulator, hook, make_sb
 
 def test_abort_from_another_thread_cancels_the_job(spotfire_emulator, hook, make_sbdf):
     spotfire_emulator.set_config(latency_ms=50)
-    upload = SbdfFileUpload(hook, make_sbdf(400_000), f"{REPORTS}/killed", chunk_size=16 * KIB, parallelism=2)
     created = threading.Event()
-    upload.on_job_created = lambda job: created.set()
+    upload = ChunkedUpload.for_file(
+        hook,
+        make_sbdf(400_000),
+        f"{REPORTS}/killed",
+        UploadOptions(chunk_size=16 * KIB, parallelism=2),
+        on_job_created=lambda job: created.set(),
+    )
     errors: list[BaseException] = []
 
     def run() -> None:
@@ -339,6 +347,9 @@ def test_files_that_are_not_sbdf_fail_before_any_request(spotfire_emulator, hook
         ({"parallelism": 99}, "parallelism"),
         ({"keywords": [1, 2]}, "keywords must be strings"),
         ({"description": 5}, "description must be a string"),
+        ({"poll_interval": 0}, "poll_interval must be more than zero seconds"),  # no longer dropped
+        ({"finish_timeout": "soon"}, "finish_timeout must be a number of seconds"),  # no longer dropped
+        ({"chunksize": 10}, r"Unknown upload option\(s\) chunksize; the options are chunk_size, "),
     ],
 )
 def test_bad_options_fail_before_any_request(spotfire_emulator, hook, make_sbdf, kwargs, match):
@@ -425,3 +436,16 @@ def test_retry_policy_is_honoured_per_chunk(spotfire_conn_id, spotfire_emulator,
     statuses = [r["status"] for r in chunk_posts(upload_requests(spotfire_emulator))]
     assert statuses == [503, 503, 200]
     hook.close()
+
+
+def test_options_object_and_keywords_combine(spotfire_emulator, hook, make_sbdf):
+    """One UploadOptions object travels to the engine; keywords override its fields."""
+    base = UploadOptions(description="from the object", keywords="a, b", chunk_size=64 * KIB, parallelism=1)
+    path = make_sbdf(200_000)
+    result = hook.upload_sbdf_file(path, f"{REPORTS}/opts", options=base, keywords=["c"], finish_timeout=5)
+    assert result.chunks == 4  # chunk_size of the object
+    (item,) = items_at(spotfire_emulator, f"{REPORTS}/opts")
+    assert item["description"] == "from the object" and item["keywords"] == ["c"]
+    assert base.keywords == ("a", "b")  # frozen: the caller's object is unchanged
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        base.chunk_size = 1  # type: ignore[misc]

@@ -12,17 +12,18 @@ import pandas as pd
 import pytest
 from airflow.providers.common.compat.sdk import TaskDeferred
 
-from airflow_provider_spotfire.api.library import UploadAborted
 from airflow_provider_spotfire.exceptions import (
     SpotfireConfigurationError,
     SpotfireDataError,
     SpotfireJobError,
+    UploadAborted,
 )
 from airflow_provider_spotfire.hooks.spotfire import SpotfireHook
 from airflow_provider_spotfire.links import SpotfireLibraryItemLink
-from airflow_provider_spotfire.operators.library import ProgressLogger, SpotfireUploadSbdfOperator
+from airflow_provider_spotfire.operators.library import SpotfireUploadSbdfOperator
 from airflow_provider_spotfire.sbdf import read_sbdf
 from airflow_provider_spotfire.triggers.library import SpotfireUploadJobTrigger
+from airflow_provider_spotfire.upload.progress import ProgressLogger
 from tests.library.conftest import (
     REPORTS,
     assert_nothing_left,
@@ -122,7 +123,7 @@ def test_a_failing_callable_opens_no_job(spotfire_conn_id, spotfire_emulator, co
 
 
 def test_a_callable_must_return_a_dataframe(spotfire_conn_id, spotfire_emulator, context):
-    with pytest.raises(SpotfireDataError, match="returned list, not a pandas DataFrame"):
+    with pytest.raises(SpotfireDataError, match="returned list, not a table"):
         make_op(library_path=f"{REPORTS}/x", source=lambda: [1, 2]).execute(context)
     assert upload_requests(spotfire_emulator) == []
 
@@ -264,4 +265,5 @@ def test_progress_lines_are_bounded(spotfire_conn_id, spotfire_emulator, make_sb
         make_sbdf(200 * KIB), f"{REPORTS}/progress", chunk_size=2 * KIB, progress=ProgressLogger(log, "x")
     )  # 100 chunks
     assert 1 <= len(log.lines) <= 10
-    assert "(100%), 100/100 chunks" in log.lines[-1] and "MiB/s" in log.lines[-1]
+    assert "200.0 KiB of 200.0 KiB (100%), 100/100 chunks" in log.lines[-1]  # units that fit, not 0.2 MiB
+    assert log.lines[-1].endswith("/s") and " 0.0 " not in log.lines[-1]

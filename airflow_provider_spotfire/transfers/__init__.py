@@ -1,0 +1,1 @@
+"""Transfers into Spotfire: query results from other systems streamed into the library."""
