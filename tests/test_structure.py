@@ -113,12 +113,8 @@ def test_type_checking_imports_are_not_run_time_edges(tmp_path):
     assert imported_modules(a, "pkg.a", {"pkg.a", "pkg.b"}) == set()
 
 
-def _api_modules() -> list[object]:
-    names = sorted(n for n in modules() if n.startswith(f"{PACKAGE}.api."))
-    moving = pytest.mark.xfail(
-        strict=True, reason="its hook mixins move to hooks/ on the structure-library branch"
-    )
-    return [pytest.param(n, marks=moving) if n == f"{PACKAGE}.api.library" else n for n in names]
+def _api_modules() -> list[str]:
+    return sorted(n for n in modules() if n.startswith(f"{PACKAGE}.api."))
 
 
 @pytest.mark.parametrize("name", _api_modules())
