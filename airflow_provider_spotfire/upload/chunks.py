@@ -1,7 +1,7 @@
 """Bytes to upload, cut into chunks: an SBDF file (known size) or a byte stream (size maybe unknown).
 
 Both are read once, front to back; :func:`cut_chunks` re-cuts pieces of any size into chunks of
-exactly ``chunk_size`` bytes (the last one shorter) without copying pieces that already fit.
+exactly ``chunk_size`` bytes (the last one shorter), copying each byte at most once.
 """
 
 from __future__ import annotations
@@ -109,27 +109,47 @@ class StreamSource:
 
 
 def cut_chunks(pieces: Iterable[Piece], chunk_size: int) -> Generator[bytes, None, None]:
-    """Chunks of exactly ``chunk_size`` bytes (the last may be shorter); empty pieces are skipped."""
-    buf = bytearray()
+    """Chunks of exactly ``chunk_size`` bytes (the last may be shorter); empty pieces are skipped.
+
+    Each byte is copied at most once: a chunk made of several pieces is one ``b"".join`` of views
+    of them, a chunk inside one large piece is one slice copy, and a ``bytes`` piece of exactly
+    ``chunk_size`` bytes is passed on as it is. Between pieces, views are kept only of immutable
+    ``bytes`` pieces of at most ``chunk_size`` bytes; what is kept of a mutable piece (which its
+    producer may reuse) or of a larger one (so that it is not held whole) is copied, and copied
+    again in the join. The pending chunk holds less than ``2 * chunk_size`` bytes.
+    """
+    parts: list[Piece] = []  # the pending chunk, in pieces
+    held = 0  # bytes in parts
     for piece in pieces:
         view = memoryview(piece).cast("B")
-        if not buf and len(view) == chunk_size and isinstance(piece, bytes):
+        size = len(view)
+        if not size:
+            continue
+        if not held and size == chunk_size and isinstance(piece, bytes):
             yield piece  # the common case of a file read: no copy
             continue
+        # A view is kept only of an immutable piece that is not much larger than what is kept of it
+        # (a mutable piece may be overwritten by its producer once the next one is asked for).
+        keep_view = isinstance(piece, bytes) and size <= chunk_size
         start = 0
-        if buf:
-            start = min(chunk_size - len(buf), len(view))
-            buf += view[:start]
-            if len(buf) < chunk_size:
+        if held:
+            start = min(chunk_size - held, size)
+            held += start
+            if held < chunk_size:
+                parts.append(view if keep_view else bytes(view))  # all of it: start == size
                 continue
-            yield bytes(buf)
-            buf = bytearray()
-        while len(view) - start >= chunk_size:
+            parts.append(view[:start])
+            yield b"".join(parts)
+            parts, held = [], 0
+        while size - start >= chunk_size:
             yield bytes(view[start : start + chunk_size])
             start += chunk_size
-        buf += view[start:]
-    if buf:
-        yield bytes(buf)
+        if start < size:
+            parts.append(view[start:] if keep_view else bytes(view[start:]))
+            held = size - start
+        del view
+    if held:
+        yield b"".join(parts)
 
 
 def check_sbdf_start(first: bytes, name: str, chunk_size: int) -> None:

@@ -35,6 +35,7 @@ from airflow_provider_spotfire.exceptions import (
     SpotfireApiError,
     SpotfireConfigurationError,
     SpotfireDataError,
+    SpotfireError,
     SpotfireJobError,
     SpotfireTimeoutError,
     UploadAborted,
@@ -112,6 +113,42 @@ def _first_then(first: list[bytes], rest: Iterator[bytes]) -> Iterator[bytes]:
     """``first.pop()`` then ``rest``, without keeping a reference to the first chunk."""
     yield first.pop()
     yield from rest
+
+
+@dataclass(frozen=True)
+class _Turn:
+    """One chunk's place in the whole-item hash: wait for ``after``, then set ``done``."""
+
+    after: threading.Event
+    done: threading.Event
+
+
+class _OrderedHash:
+    """The sha256 of all chunks, fed from the sender threads in chunk order."""
+
+    def __init__(self) -> None:
+        self._sha = hashlib.sha256()
+        self._last = threading.Event()
+        self._last.set()
+        self.hashed = 0
+
+    def next_turn(self) -> _Turn:
+        """The turn of the next chunk (called in chunk order, on the main thread)."""
+        turn = _Turn(self._last, threading.Event())
+        self._last = turn.done
+        return turn
+
+    def update_in_turn(self, turn: _Turn, data: bytes, abort: threading.Event) -> None:
+        """Add ``data`` once the previous chunk was added; give up (leave the hash short) on abort."""
+        while not turn.after.wait(0.05):
+            if abort.is_set():
+                return
+        self._sha.update(data)  # only one thread at a time gets here: the one whose turn it is
+        self.hashed += len(data)
+        turn.done.set()
+
+    def hexdigest(self) -> str:
+        return self._sha.hexdigest()
 
 
 class ChunkedUpload:
@@ -254,7 +291,7 @@ class ChunkedUpload:
     # ---- chunks ----------------------------------------------------------------------------
     def _send_all(self, job: UploadJob, chunks: Iterator[bytes]) -> tuple[str, int, int]:
         """Send every chunk; returns (sha256 of all bytes, bytes, chunks)."""
-        whole = hashlib.sha256()
+        whole = _OrderedHash()
         consumed, number = 0, FIRST_CHUNK - 1
         inflight: InFlight = {}
         failed: dict[int, bytes] = {}
@@ -265,13 +302,13 @@ class ChunkedUpload:
                     self._check_abort()
                     number += 1
                     self._check_chunk_number(number)
-                    whole.update(data)
                     consumed += len(data)
                     while len(inflight) >= parallelism:
                         self._collect(job, inflight, failed, cf.FIRST_COMPLETED)
                     if failed:
                         self._recover(job, pool, inflight, failed)
-                    inflight[pool.submit(self._send_one, job, number, data)] = (number, data)
+                    turn = whole.next_turn()
+                    inflight[pool.submit(self._send_first, job, number, data, whole, turn)] = (number, data)
                     del data
                 self.source.check_complete(consumed)
                 self._recover(job, pool, inflight, failed)
@@ -281,6 +318,11 @@ class ChunkedUpload:
                     fut.cancel()
                 raise
         self._verify_held(job, number)
+        if whole.hashed != consumed:  # every first send hashed its chunk (only an abort skips it)
+            raise SpotfireError(
+                f"internal error: {whole.hashed} of {consumed} bytes went into the sha256 of "
+                f"{self.upload.library_path!r}; the job is cancelled."
+            )
         return whole.hexdigest(), consumed, number
 
     def _check_chunk_number(self, number: int) -> None:
@@ -289,6 +331,19 @@ class ChunkedUpload:
                 f"{self.source.name} needs more than {MAX_CHUNKS} chunks of {self.options.chunk_size} bytes; "
                 "raise chunk_size."
             )
+
+    def _send_first(self, job: UploadJob, number: int, data: bytes, whole: _OrderedHash, turn: _Turn) -> None:
+        """First send of a chunk (in a sender thread), then its turn in the whole-item sha256.
+
+        The chunk's own digests (``Content-MD5``, ``Digest``) and its share of the whole sha256
+        are computed here, not on the task's main thread: hashlib releases the GIL on large
+        buffers, so they run alongside the SBDF writer. The whole hash takes the chunks in order
+        (chunk N waits until N-1 was added, which was submitted earlier and so has started).
+        """
+        try:
+            self._send_one(job, number, data)
+        finally:
+            whole.update_in_turn(turn, data, self._abort)
 
     def _send_one(self, job: UploadJob, number: int, data: bytes) -> None:
         self._check_abort()
