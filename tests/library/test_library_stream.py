@@ -257,6 +257,31 @@ def test_cut_chunks_never_copies_exact_file_reads():
     assert list(cut_chunks(mixed, 3)) == [b"xyz", b"zzz", b"w"]
 
 
+def test_cut_chunks_copies_each_byte_once_and_keeps_no_reused_buffer():
+    import random
+
+    rng = random.Random(7)
+    for _ in range(500):
+        chunk = rng.randint(1, 20)
+        data = rng.randbytes(rng.randint(0, 200))
+        cuts = sorted(rng.randint(0, len(data)) for _ in range(rng.randint(0, 12)))
+        spans = list(zip([0, *cuts], [*cuts, len(data)], strict=True))
+
+        def reused_buffers(spans: list[tuple[int, int]] = spans, data: bytes = data) -> Any:
+            for i, (a, b) in enumerate(spans):
+                piece = data[a:b]
+                if i % 2:  # a producer that overwrites its buffer once the next piece is asked for
+                    buf = bytearray(piece)
+                    yield buf
+                    buf[:] = b"\xff" * len(buf)
+                else:
+                    yield piece
+
+        out = list(cut_chunks(reused_buffers(), chunk))
+        assert b"".join(out) == data
+        assert all(len(c) == chunk for c in out[:-1]) and all(type(c) is bytes for c in out)
+
+
 # ---- with the SBDF writer (airflow_provider_spotfire.sbdf.iter_sbdf_bytes) -------------------------
 def test_batches_written_by_iter_sbdf_bytes_arrive_intact(spotfire_emulator, hook, tmp_path):
     import pandas as pd
