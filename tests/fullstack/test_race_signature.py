@@ -80,6 +80,12 @@ def test_the_whole_signature_is_the_race() -> None:
     assert query == {**{k: TI[k] for k in key}, "event": STATE_MISMATCH}
 
 
+def test_the_race_with_the_resumed_try_still_queued_is_the_race_too() -> None:
+    queued = STALE.replace("is running", "is queued")
+    assert queued != STALE
+    assert _hit_by_upstream_race(FakeApi([mismatch(7, queued)]), task(*RACED), []) is True  # type: ignore[arg-type]
+
+
 def test_the_fired_event_may_be_only_in_the_triggerers_own_log() -> None:
     line = f"2026-12-01T20:00:05Z [info     ] {FIRED}  [airflow.jobs.triggerer] result={SUCCESS} ti_id={TI['id']}"
     events = (event(1, DEFERRED), event(6, "Resuming", logger=OPERATOR))
