@@ -35,7 +35,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
 
 from airflow_provider_spotfire import _validation as validate
 from airflow_provider_spotfire._connection import SpotfireConnectionConfig
-from airflow_provider_spotfire._http import HttpResponse, RetryPolicy
+from airflow_provider_spotfire._http import HttpResponse
 from airflow_provider_spotfire.api import scopes as S
 from airflow_provider_spotfire.api.base import ApiRequest
 from airflow_provider_spotfire.exceptions import (
@@ -445,11 +445,6 @@ def explain_lost_create(exc: SpotfireTransportError, upload: LibraryUpload) -> S
     )
 
 
-def is_transient(exc: BaseException) -> bool:
-    """Kept for ``triggers/library.py`` only: the one rule is :meth:`RetryPolicy.is_retryable`."""
-    return RetryPolicy().is_retryable(exc, idempotent=True)
-
-
 __all__ = [
     "FIRST_CHUNK",
     "MAX_CHUNKS",
@@ -467,7 +462,6 @@ __all__ = [
     "chunk_digests",
     "explain_create_error",
     "explain_lost_create",
-    "is_transient",
     "job_id_of",
     "normalize_keywords",
     "split_library_path",
