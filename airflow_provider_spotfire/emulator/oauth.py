@@ -244,27 +244,38 @@ def _pkce_s256(verifier: str) -> str:
 @router.post("/spotfire/oauth2/token")
 async def token_endpoint(request: Request) -> Response:
     """RFC 6749 token endpoint: client_credentials, authorization_code (+PKCE) and refresh_token."""
+    return await _client_request(request, _token)
+
+
+async def _client_request(
+    request: Request, handler: Callable[[EmulatorState, ApiClient, dict[str, str]], Response]
+) -> Response:
+    """Read the form, authenticate the client and run ``handler``; an :class:`OAuthError` is answered."""
     state = get_state(request)
     try:
         form = await _read_form(request)
         client = authenticate_client(state, request, form)
-        grant_type = form.get("grant_type")
-        if not grant_type:
-            raise OAuthError("invalid_request", "Missing parameter: grant_type")
-        if grant_type not in GRANT_TYPES:
-            raise OAuthError("unsupported_grant_type", f"Unsupported grant type: {grant_type}")
-        if grant_type not in client.grant_types:
-            raise OAuthError(
-                "unauthorized_client",
-                f"The client (profile {client.profile}) may not use the {grant_type} grant",
-            )
-        if grant_type == "client_credentials":
-            return _client_credentials(state, client, form)
-        if grant_type == "authorization_code":
-            return _authorization_code(state, client, form)
-        return _refresh(state, client, form)
+        return handler(state, client, form)
     except OAuthError as err:
         return err.response()
+
+
+def _token(state: EmulatorState, client: ApiClient, form: dict[str, str]) -> Response:
+    grant_type = form.get("grant_type")
+    if not grant_type:
+        raise OAuthError("invalid_request", "Missing parameter: grant_type")
+    if grant_type not in GRANT_TYPES:
+        raise OAuthError("unsupported_grant_type", f"Unsupported grant type: {grant_type}")
+    if grant_type not in client.grant_types:
+        raise OAuthError(
+            "unauthorized_client",
+            f"The client (profile {client.profile}) may not use the {grant_type} grant",
+        )
+    if grant_type == "client_credentials":
+        return _client_credentials(state, client, form)
+    if grant_type == "authorization_code":
+        return _authorization_code(state, client, form)
+    return _refresh(state, client, form)
 
 
 def _client_credentials(state: EmulatorState, client: ApiClient, form: dict[str, str]) -> JSONResponse:
@@ -374,24 +385,22 @@ def _refresh(state: EmulatorState, client: ApiClient, form: dict[str, str]) -> J
 @router.post("/spotfire/oauth2/revoke")
 async def revoke_endpoint(request: Request) -> Response:
     """RFC 7009 token revocation (200 also for unknown tokens)."""
-    state = get_state(request)
-    try:
-        form = await _read_form(request)
-        client = authenticate_client(state, request, form)
-        value = form.get("token")
-        if not value:
-            raise OAuthError("invalid_request", "Missing parameter: token")
-        with state.lock:
-            tok = state.oauth.tokens.get(value)
-            if tok is not None:
-                if tok.client_id != client.client_id:
-                    raise OAuthError("invalid_grant", "The token was issued to another client")
-                if tok.kind == "refresh":
-                    state.oauth.revoke_grant(tok.grant_id)
-                else:
-                    tok.revoked = True
-    except OAuthError as err:
-        return err.response()
+    return await _client_request(request, _revoke)
+
+
+def _revoke(state: EmulatorState, client: ApiClient, form: dict[str, str]) -> Response:
+    value = form.get("token")
+    if not value:
+        raise OAuthError("invalid_request", "Missing parameter: token")
+    with state.lock:
+        tok = state.oauth.tokens.get(value)
+        if tok is not None:
+            if tok.client_id != client.client_id:
+                raise OAuthError("invalid_grant", "The token was issued to another client")
+            if tok.kind == "refresh":
+                state.oauth.revoke_grant(tok.grant_id)
+            else:
+                tok.revoked = True
     return Response(status_code=200, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
 
