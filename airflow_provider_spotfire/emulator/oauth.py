@@ -12,7 +12,7 @@ import hashlib
 import html
 import re
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit
@@ -129,6 +129,14 @@ async def _read_form(request: Request) -> dict[str, str]:
             raise OAuthError("invalid_request", f"Parameter {key} is included more than once")
         form[key] = value
     return form
+
+
+def _required(params: Mapping[str, str], name: str) -> str:
+    """The non-empty parameter ``name``, else ``invalid_request``."""
+    value = params.get(name)
+    if not value:
+        raise OAuthError("invalid_request", f"Missing parameter: {name}")
+    return value
 
 
 def _basic_credentials(request: Request) -> tuple[str, str] | None:
@@ -261,9 +269,7 @@ async def _client_request(
 
 
 def _token(state: EmulatorState, client: ApiClient, form: dict[str, str]) -> Response:
-    grant_type = form.get("grant_type")
-    if not grant_type:
-        raise OAuthError("invalid_request", "Missing parameter: grant_type")
+    grant_type = _required(form, "grant_type")
     if grant_type not in GRANT_TYPES:
         raise OAuthError("unsupported_grant_type", f"Unsupported grant type: {grant_type}")
     if grant_type not in client.grant_types:
@@ -294,9 +300,7 @@ def _refresh_lifetime(state: EmulatorState) -> float | None:
 
 
 def _authorization_code(state: EmulatorState, client: ApiClient, form: dict[str, str]) -> JSONResponse:
-    code_value = form.get("code")
-    if not code_value:
-        raise OAuthError("invalid_request", "Missing parameter: code")
+    code_value = _required(form, "code")
     with state.lock:
         code = state.oauth.auth_codes.get(code_value)
         now = state.now()
@@ -342,9 +346,7 @@ def _authorization_code(state: EmulatorState, client: ApiClient, form: dict[str,
 
 
 def _refresh(state: EmulatorState, client: ApiClient, form: dict[str, str]) -> JSONResponse:
-    value = form.get("refresh_token")
-    if not value:
-        raise OAuthError("invalid_request", "Missing parameter: refresh_token")
+    value = _required(form, "refresh_token")
     state.count("refresh_requests")
     with state.lock:
         now = state.now()
@@ -389,9 +391,7 @@ async def revoke_endpoint(request: Request) -> Response:
 
 
 def _revoke(state: EmulatorState, client: ApiClient, form: dict[str, str]) -> Response:
-    value = form.get("token")
-    if not value:
-        raise OAuthError("invalid_request", "Missing parameter: token")
+    value = _required(form, "token")
     with state.lock:
         tok = state.oauth.tokens.get(value)
         if tok is not None:
@@ -514,9 +514,7 @@ def _authorize_checks(
     state: EmulatorState, client: ApiClient, q: Any
 ) -> tuple[list[str], str | None, str | None, User]:
     """(scopes, code challenge, challenge method, end user) of a valid request, else ``OAuthError``."""
-    response_type = q.get("response_type")
-    if not response_type:
-        raise OAuthError("invalid_request", "Missing parameter: response_type")
+    response_type = _required(q, "response_type")
     if response_type != "code":
         raise OAuthError("unsupported_response_type", f"Unsupported response_type: {response_type}")
     if "authorization_code" not in client.grant_types:

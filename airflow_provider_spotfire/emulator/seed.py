@@ -250,72 +250,73 @@ LIC_PROFESSIONAL = "Spotfire.Dxp.Professional"
 LIC_EXTENSIONS = "Spotfire.Dxp.Extensions"
 LIC_METRICS = "Spotfire.Dxp.Metrics"
 
+# function name -> display name (each license below lists its functions by name)
+_LICENSE_FUNCTIONS = {
+    "openFromLibrary": "Open from Library",
+    "openLinkedData": "Open Linked Data",
+    "exportImage": "Export Image",
+    "exportData": "Export Data",
+    "exportToPdf": "Export to PDF",
+    "exportToPowerPoint": "Export to PowerPoint",
+    "print": "Print",
+    "bookmarkPanel": "Bookmark Panel",
+    "bookmarksPrivate": "Private Bookmarks",
+    "bookmarksPublic": "Public Bookmarks",
+    "useExternalActions": "Use External Actions",
+    "saveToLibrary": "Save to Library",
+    "openFile": "Open File",
+    "authorVisualizations": "Author Visualizations",
+    "useInformationLinks": "Use Information Links",
+    "useDataConnectors": "Use Data Connectors",
+    "informationDesigner": "Information Designer",
+    "editScripts": "Edit Scripts",
+    "dataFunctions": "Data Functions",
+    "libraryAdministration": "Library Administration",
+    "geoAnalytics": "Geographic Analytics",
+    "predictiveAnalytics": "Predictive Analytics",
+    "terrDataFunctions": "Spotfire Enterprise Runtime for R",
+    "pythonDataFunctions": "Python Data Functions",
+    "viewMetrics": "View Metrics",
+    "editMetrics": "Edit Metrics",
+}
+
+# (license name, display name, its function names, space-separated)
+_LICENSE_TABLE: list[tuple[str, str, str]] = [
+    (
+        LIC_WEBPLAYER,
+        "Spotfire Consumer",
+        "openFromLibrary openLinkedData exportImage exportData exportToPdf exportToPowerPoint print "
+        "bookmarkPanel bookmarksPrivate bookmarksPublic useExternalActions",
+    ),
+    (
+        LIC_BUSINESS_AUTHOR,
+        "Spotfire Business Author",
+        "openFromLibrary saveToLibrary openFile authorVisualizations useInformationLinks "
+        "useDataConnectors exportData exportToPdf useExternalActions",
+    ),
+    (
+        LIC_PROFESSIONAL,
+        "Spotfire Analyst",
+        "openFromLibrary saveToLibrary openFile authorVisualizations useInformationLinks "
+        "useDataConnectors informationDesigner editScripts dataFunctions libraryAdministration exportData "
+        "exportToPdf useExternalActions",
+    ),
+    (
+        LIC_EXTENSIONS,
+        "Spotfire Extensions",
+        "geoAnalytics predictiveAnalytics terrDataFunctions pythonDataFunctions",
+    ),
+    (
+        LIC_METRICS,
+        "Spotfire Metrics",
+        "viewMetrics editMetrics",
+    ),
+]
+
 # name -> (display name, [(function name, function display name)])
 LICENSES: dict[str, tuple[str, list[tuple[str, str]]]] = {
-    LIC_WEBPLAYER: (
-        "Spotfire Consumer",
-        [
-            ("openFromLibrary", "Open from Library"),
-            ("openLinkedData", "Open Linked Data"),
-            ("exportImage", "Export Image"),
-            ("exportData", "Export Data"),
-            ("exportToPdf", "Export to PDF"),
-            ("exportToPowerPoint", "Export to PowerPoint"),
-            ("print", "Print"),
-            ("bookmarkPanel", "Bookmark Panel"),
-            ("bookmarksPrivate", "Private Bookmarks"),
-            ("bookmarksPublic", "Public Bookmarks"),
-            ("useExternalActions", "Use External Actions"),
-        ],
-    ),
-    LIC_BUSINESS_AUTHOR: (
-        "Spotfire Business Author",
-        [
-            ("openFromLibrary", "Open from Library"),
-            ("saveToLibrary", "Save to Library"),
-            ("openFile", "Open File"),
-            ("authorVisualizations", "Author Visualizations"),
-            ("useInformationLinks", "Use Information Links"),
-            ("useDataConnectors", "Use Data Connectors"),
-            ("exportData", "Export Data"),
-            ("exportToPdf", "Export to PDF"),
-            ("useExternalActions", "Use External Actions"),
-        ],
-    ),
-    LIC_PROFESSIONAL: (
-        "Spotfire Analyst",
-        [
-            ("openFromLibrary", "Open from Library"),
-            ("saveToLibrary", "Save to Library"),
-            ("openFile", "Open File"),
-            ("authorVisualizations", "Author Visualizations"),
-            ("useInformationLinks", "Use Information Links"),
-            ("useDataConnectors", "Use Data Connectors"),
-            ("informationDesigner", "Information Designer"),
-            ("editScripts", "Edit Scripts"),
-            ("dataFunctions", "Data Functions"),
-            ("libraryAdministration", "Library Administration"),
-            ("exportData", "Export Data"),
-            ("exportToPdf", "Export to PDF"),
-            ("useExternalActions", "Use External Actions"),
-        ],
-    ),
-    LIC_EXTENSIONS: (
-        "Spotfire Extensions",
-        [
-            ("geoAnalytics", "Geographic Analytics"),
-            ("predictiveAnalytics", "Predictive Analytics"),
-            ("terrDataFunctions", "Spotfire Enterprise Runtime for R"),
-            ("pythonDataFunctions", "Python Data Functions"),
-        ],
-    ),
-    LIC_METRICS: (
-        "Spotfire Metrics",
-        [
-            ("viewMetrics", "View Metrics"),
-            ("editMetrics", "Edit Metrics"),
-        ],
-    ),
+    name: (display, [(f, _LICENSE_FUNCTIONS[f]) for f in functions.split()])
+    for name, display, functions in _LICENSE_TABLE
 }
 
 # group id -> {license name: functions (None = all functions)}
