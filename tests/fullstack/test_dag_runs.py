@@ -204,7 +204,9 @@ def _hit_by_upstream_race(fullstack: FullStack, task: Task, triggerer_log: list[
         for e in after_event
     ):
         return False  # our code failed in the resumed try: a regression, not the race
-    params = {k: ti[k] for k in ("dag_id", "task_id", "run_id", "map_index", "try_number")}
+    # the REST task instance names its run "dag_run_id"; the event log filter is "run_id"
+    params = {k: ti[k] for k in ("dag_id", "task_id", "map_index", "try_number")}
+    params["run_id"] = ti.get("dag_run_id") or ti["run_id"]
     entries = fullstack.get("/api/v2/eventLogs", params={**params, "event": STATE_MISMATCH})["event_logs"]
     return any(
         any(stale in (e.get("extra") or "") for stale in STALE_EVENTS) and _when(e["when"]) >= fired_at
