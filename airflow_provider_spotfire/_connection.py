@@ -60,7 +60,7 @@ def _as_bool(name: str, value: Any, default: bool) -> bool:
 
 @dataclass(frozen=True)
 class SpotfireConnectionConfig:
-    """Validated settings of one ``spotfire`` connection (server URL, client, grant, TLS, timeout)."""
+    """Validated settings of one ``spotfire`` connection (server URL, client, grant, TLS, timeout, poll)."""
 
     conn_id: str
     base_url: str  # scheme://host[:port], no trailing slash
@@ -73,6 +73,7 @@ class SpotfireConnectionConfig:
     token_auth_method: str = AUTH_BASIC
     verify: bool | str = True
     timeout: float = DEFAULT_TIMEOUT
+    poll_interval: float | None = None  # seconds between job status polls; None: each task's own default
 
     @property
     def server_url(self) -> str:
@@ -122,6 +123,7 @@ class SpotfireConnectionConfig:
             token_auth_method=_auth_method(extra, where),
             verify=validate.tls_verify(extra.get("verify", True), where),
             timeout=_timeout(extra.get("timeout"), where),
+            poll_interval=_poll_interval(extra.get("poll_interval"), where),
         )
 
 
@@ -231,6 +233,19 @@ def _timeout(raw: Any, where: str) -> float:
     except SpotfireConfigurationError as exc:
         raise SpotfireConfigurationError(
             f"{where}: extra {str(exc).rstrip('.')} (default {DEFAULT_TIMEOUT:g})."
+        ) from None
+
+
+def _poll_interval(raw: Any, where: str) -> float | None:
+    """The ``poll_interval`` extra: seconds between job status polls of the tasks that wait (optional)."""
+    if raw in (None, ""):
+        return None
+    try:
+        return validate.seconds("poll_interval", raw)
+    except SpotfireConfigurationError as exc:
+        raise SpotfireConfigurationError(
+            f"{where}: extra {str(exc).rstrip('.')} (leave it unset for each task's default: 15 s for "
+            "Automation Services jobs, 5 s for upload jobs)."
         ) from None
 
 

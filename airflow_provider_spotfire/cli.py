@@ -49,17 +49,24 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(1)
 
 
+def _add_command(commands: Any, name: str, help: str, description: str) -> Any:
+    """A subcommand parser with the ``--conn-id`` option every command takes."""
+    command = commands.add_parser(name, help=help, description=description)
+    command.add_argument(
+        "--conn-id", default=DEFAULT_CONN_ID, help="Airflow connection id (default: %(default)s)"
+    )
+    return command
+
+
 def _add_login(commands: Any) -> None:
-    login = commands.add_parser(
+    login = _add_command(
+        commands,
         "login",
         help="sign in at Spotfire in a browser and store a refresh token in the connection",
         description=(
             "Run the OAuth2 authorization code flow (PKCE S256, loopback redirect) for the connection's "
             "web or native API client and store the refresh token in the connection (metadata DB)."
         ),
-    )
-    login.add_argument(
-        "--conn-id", default=DEFAULT_CONN_ID, help="Airflow connection id (default: %(default)s)"
     )
     login.add_argument(
         "--scopes",
@@ -96,16 +103,14 @@ def _add_login(commands: Any) -> None:
 
 
 def _add_revoke(commands: Any) -> None:
-    revoke = commands.add_parser(
+    _add_command(
+        commands,
         "revoke",
         help="revoke the connection's refresh token at Spotfire and remove it from the connection",
         description=(
             "Revoke the stored refresh token (RFC 7009) and remove it from the connection and from the "
             "shared-token Variables spotfire_refresh_token__<conn_id> and spotfire_refresh_lease__<conn_id>."
         ),
-    )
-    revoke.add_argument(
-        "--conn-id", default=DEFAULT_CONN_ID, help="Airflow connection id (default: %(default)s)"
     )
 
 

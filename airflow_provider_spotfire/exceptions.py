@@ -199,3 +199,7 @@ class SbdfSchemaError(SpotfireDataError):
 
 class UploadAborted(SpotfireJobError):
     """An upload was stopped from outside (task killed or timed out); its upload job is cancelled."""
+
+
+class LoginError(SpotfireError):
+    """``airflow-spotfire login`` or ``revoke`` could not be completed; the message says why and how to fix it."""

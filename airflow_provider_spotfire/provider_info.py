@@ -51,6 +51,13 @@ CONNECTION_FIELDS: dict[str, Any] = {
         default="true",
     ),
     "timeout": _field("Timeout (seconds)", "Per HTTP request (connect and read).", "number", default=60),
+    "poll_interval": _field(
+        "Poll interval (seconds)",
+        "Seconds between job status polls for the operators and sensors that wait, unless a task "
+        "passes its own poll_interval (or poke_interval / poll_schedule). Empty: 15 s for "
+        "Automation Services jobs, 5 s for upload jobs.",
+        "number",
+    ),
     "context_path": _field(
         "Context path", "Where Spotfire Server is mounted on the host.", "string", default="/spotfire"
     ),

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from airflow import __version__ as airflow_version
 
 from airflow_provider_spotfire import _validation as validate
 from airflow_provider_spotfire._http import RetryPolicy
@@ -493,6 +494,11 @@ async def test_async_hook_of_the_triggers_names_the_same_causes(env: Env, fields
     assert env.emulator.inspect()["as_jobs"] == []
 
 
+@pytest.mark.skipif(
+    tuple(int(p) for p in airflow_version.split(".")[:2]) < (3, 2),
+    reason="Airflow 3.1's in-process trigger runner of dag.test() keeps the deferred task waiting "
+    "instead of failing it (observed with 3.1.0): the message is checked on 3.2+",
+)
 @pytest.mark.usefixtures("airflow_db")
 def test_deferrable_task_with_a_db_only_connection_under_dag_test_names_the_workaround(
     spotfire_emulator, capfd

@@ -238,3 +238,32 @@ def test_legacy_prefixed_empty_context_path_keeps_the_default():
         conn(host="https://h", login="i", password="p", extra={"extra__spotfire__context_path": ""})
     )
     assert cfg.server_url == "https://h/spotfire"
+
+
+def test_poll_interval_extra_is_optional_and_read_as_seconds():
+    base = {"host": "https://h", "login": "i", "password": "p"}
+    assert SpotfireConnectionConfig.from_connection(conn(**base)).poll_interval is None
+    for raw in ("", None):
+        cfg = SpotfireConnectionConfig.from_connection(conn(**base, extra={"poll_interval": raw, "x": 1}))
+        assert cfg.poll_interval is None
+    assert (
+        SpotfireConnectionConfig.from_connection(conn(**base, extra={"poll_interval": "0.2"})).poll_interval
+        == 0.2
+    )
+    assert (
+        SpotfireConnectionConfig.from_connection(conn(**base, extra={"poll_interval": 30})).poll_interval
+        == 30.0
+    )
+    legacy = conn(**base, extra={"extra__spotfire__poll_interval": "7"})
+    assert SpotfireConnectionConfig.from_connection(legacy).poll_interval == 7.0
+
+
+@pytest.mark.parametrize("raw", ["nan", "inf", "-1", "0", True, "soon", 10**9])
+def test_bad_poll_interval_extra_is_one_clear_error_naming_it(raw):
+    with pytest.raises(SpotfireConfigurationError) as info:
+        SpotfireConnectionConfig.from_connection(
+            conn(host="https://h", login="i", password="p", extra={"poll_interval": raw})
+        )
+    message = str(info.value)
+    assert message.startswith("Spotfire connection 'sf': extra poll_interval must be"), message
+    assert "leave it unset" in message and "15 s" in message

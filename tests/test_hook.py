@@ -547,7 +547,7 @@ async def test_async_hooks_share_one_refresh_and_never_block_the_loop_on_the_sto
 
     class SlowStore(MemoryStore):
         def load(self, config):  # a blocking store call, like a Variable read through the api-server
-            time.sleep(1.0)
+            time.sleep(2.0)
             return super().load(config)
 
     store = SlowStore()
@@ -571,4 +571,6 @@ async def test_async_hooks_share_one_refresh_and_never_block_the_loop_on_the_sto
     assert store.value is not None and store.value.refresh_token != original and store.lease is None
     assert store.reads >= 2
     gaps = [b - a for a, b in itertools.pairwise(ticks)]
-    assert max(gaps) < 0.6, max(gaps)  # each 1 s store read ran in a thread, not in the loop
+    # each 2 s store read ran in a thread, not in the loop (a read on the loop would stall it >= 2 s;
+    # the margin absorbs scheduling stalls of a loaded machine)
+    assert max(gaps) < 1.5, max(gaps)

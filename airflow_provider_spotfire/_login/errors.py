@@ -1,12 +1,10 @@
-"""The one error type of ``airflow-spotfire login`` / ``revoke``."""
+"""Error wording of ``airflow-spotfire login`` / ``revoke`` (the error type lives in ``exceptions``)."""
 
 from __future__ import annotations
 
-from airflow_provider_spotfire.exceptions import SpotfireApiError, SpotfireError
+from airflow_provider_spotfire.exceptions import LoginError, SpotfireApiError
 
-
-class LoginError(SpotfireError):
-    """``login`` or ``revoke`` could not be completed; the message says why and how to fix it."""
+__all__ = ["LoginError", "reason"]
 
 
 def reason(exc: SpotfireApiError) -> str:

@@ -35,7 +35,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
 
 from airflow_provider_spotfire import _validation as validate
 from airflow_provider_spotfire._connection import SpotfireConnectionConfig
-from airflow_provider_spotfire._http import HttpResponse, RetryPolicy
+from airflow_provider_spotfire._http import HttpResponse
 from airflow_provider_spotfire.api import scopes as S
 from airflow_provider_spotfire.api.base import ApiRequest
 from airflow_provider_spotfire.exceptions import (
@@ -353,34 +353,29 @@ def build_upload_chunk(
     )
 
 
+def _job_request(
+    method: str, job: UploadJobRef, kind: LinkKind, config: SpotfireConnectionConfig, **kwargs: Any
+) -> ApiRequest[UploadJob]:
+    """``method`` on the job's ``kind`` link, answered with the job (``kwargs``: body, headers, idempotent)."""
+    return ApiRequest(
+        method, _job_link(job, kind, config), UPLOAD_SCOPES, parse=_parser(job_id_of(job)), **kwargs
+    )
+
+
 def build_get_upload_status(job: UploadJobRef, config: SpotfireConnectionConfig) -> ApiRequest[UploadJob]:
     """GET the job's status link."""
-    return ApiRequest(
-        "GET", _job_link(job, "status", config), UPLOAD_SCOPES, parse=_parser(job_id_of(job)), idempotent=True
-    )
+    return _job_request("GET", job, "status", config, idempotent=True)
 
 
 def build_cancel_upload_job(job: UploadJobRef, config: SpotfireConnectionConfig) -> ApiRequest[UploadJob]:
     """DELETE the job's cancel link (cancelling a cancelled job changes nothing, so it is retried)."""
-    return ApiRequest(
-        "DELETE",
-        _job_link(job, "cancel", config),
-        UPLOAD_SCOPES,
-        parse=_parser(job_id_of(job)),
-        idempotent=True,
-    )
+    return _job_request("DELETE", job, "cancel", config, idempotent=True)
 
 
 def build_finish_upload_job(job: UploadJobRef, config: SpotfireConnectionConfig) -> ApiRequest[UploadJob]:
     """POST the job's finish link (confirmed through the status when the answer is lost)."""
-    return ApiRequest(
-        "POST",
-        _job_link(job, "finish", config),
-        UPLOAD_SCOPES,
-        parse=_parser(job_id_of(job)),
-        json={},
-        headers={"Content-Type": "application/json"},
-        idempotent=False,
+    return _job_request(
+        "POST", job, "finish", config, json={}, headers={"Content-Type": "application/json"}, idempotent=False
     )
 
 
@@ -445,11 +440,6 @@ def explain_lost_create(exc: SpotfireTransportError, upload: LibraryUpload) -> S
     )
 
 
-def is_transient(exc: BaseException) -> bool:
-    """Kept for ``triggers/library.py`` only: the one rule is :meth:`RetryPolicy.is_retryable`."""
-    return RetryPolicy().is_retryable(exc, idempotent=True)
-
-
 __all__ = [
     "FIRST_CHUNK",
     "MAX_CHUNKS",
@@ -467,7 +457,6 @@ __all__ = [
     "chunk_digests",
     "explain_create_error",
     "explain_lost_create",
-    "is_transient",
     "job_id_of",
     "normalize_keywords",
     "split_library_path",

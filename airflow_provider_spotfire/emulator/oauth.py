@@ -12,7 +12,7 @@ import hashlib
 import html
 import re
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit
@@ -131,6 +131,14 @@ async def _read_form(request: Request) -> dict[str, str]:
     return form
 
 
+def _required(params: Mapping[str, str], name: str) -> str:
+    """The non-empty parameter ``name``, else ``invalid_request``."""
+    value = params.get(name)
+    if not value:
+        raise OAuthError("invalid_request", f"Missing parameter: {name}")
+    return value
+
+
 def _basic_credentials(request: Request) -> tuple[str, str] | None:
     auth = request.headers.get("authorization")
     if not auth:
@@ -244,27 +252,36 @@ def _pkce_s256(verifier: str) -> str:
 @router.post("/spotfire/oauth2/token")
 async def token_endpoint(request: Request) -> Response:
     """RFC 6749 token endpoint: client_credentials, authorization_code (+PKCE) and refresh_token."""
+    return await _client_request(request, _token)
+
+
+async def _client_request(
+    request: Request, handler: Callable[[EmulatorState, ApiClient, dict[str, str]], Response]
+) -> Response:
+    """Read the form, authenticate the client and run ``handler``; an :class:`OAuthError` is answered."""
     state = get_state(request)
     try:
         form = await _read_form(request)
         client = authenticate_client(state, request, form)
-        grant_type = form.get("grant_type")
-        if not grant_type:
-            raise OAuthError("invalid_request", "Missing parameter: grant_type")
-        if grant_type not in GRANT_TYPES:
-            raise OAuthError("unsupported_grant_type", f"Unsupported grant type: {grant_type}")
-        if grant_type not in client.grant_types:
-            raise OAuthError(
-                "unauthorized_client",
-                f"The client (profile {client.profile}) may not use the {grant_type} grant",
-            )
-        if grant_type == "client_credentials":
-            return _client_credentials(state, client, form)
-        if grant_type == "authorization_code":
-            return _authorization_code(state, client, form)
-        return _refresh(state, client, form)
+        return handler(state, client, form)
     except OAuthError as err:
         return err.response()
+
+
+def _token(state: EmulatorState, client: ApiClient, form: dict[str, str]) -> Response:
+    grant_type = _required(form, "grant_type")
+    if grant_type not in GRANT_TYPES:
+        raise OAuthError("unsupported_grant_type", f"Unsupported grant type: {grant_type}")
+    if grant_type not in client.grant_types:
+        raise OAuthError(
+            "unauthorized_client",
+            f"The client (profile {client.profile}) may not use the {grant_type} grant",
+        )
+    if grant_type == "client_credentials":
+        return _client_credentials(state, client, form)
+    if grant_type == "authorization_code":
+        return _authorization_code(state, client, form)
+    return _refresh(state, client, form)
 
 
 def _client_credentials(state: EmulatorState, client: ApiClient, form: dict[str, str]) -> JSONResponse:
@@ -283,9 +300,7 @@ def _refresh_lifetime(state: EmulatorState) -> float | None:
 
 
 def _authorization_code(state: EmulatorState, client: ApiClient, form: dict[str, str]) -> JSONResponse:
-    code_value = form.get("code")
-    if not code_value:
-        raise OAuthError("invalid_request", "Missing parameter: code")
+    code_value = _required(form, "code")
     with state.lock:
         code = state.oauth.auth_codes.get(code_value)
         now = state.now()
@@ -331,9 +346,7 @@ def _authorization_code(state: EmulatorState, client: ApiClient, form: dict[str,
 
 
 def _refresh(state: EmulatorState, client: ApiClient, form: dict[str, str]) -> JSONResponse:
-    value = form.get("refresh_token")
-    if not value:
-        raise OAuthError("invalid_request", "Missing parameter: refresh_token")
+    value = _required(form, "refresh_token")
     state.count("refresh_requests")
     with state.lock:
         now = state.now()
@@ -374,24 +387,20 @@ def _refresh(state: EmulatorState, client: ApiClient, form: dict[str, str]) -> J
 @router.post("/spotfire/oauth2/revoke")
 async def revoke_endpoint(request: Request) -> Response:
     """RFC 7009 token revocation (200 also for unknown tokens)."""
-    state = get_state(request)
-    try:
-        form = await _read_form(request)
-        client = authenticate_client(state, request, form)
-        value = form.get("token")
-        if not value:
-            raise OAuthError("invalid_request", "Missing parameter: token")
-        with state.lock:
-            tok = state.oauth.tokens.get(value)
-            if tok is not None:
-                if tok.client_id != client.client_id:
-                    raise OAuthError("invalid_grant", "The token was issued to another client")
-                if tok.kind == "refresh":
-                    state.oauth.revoke_grant(tok.grant_id)
-                else:
-                    tok.revoked = True
-    except OAuthError as err:
-        return err.response()
+    return await _client_request(request, _revoke)
+
+
+def _revoke(state: EmulatorState, client: ApiClient, form: dict[str, str]) -> Response:
+    value = _required(form, "token")
+    with state.lock:
+        tok = state.oauth.tokens.get(value)
+        if tok is not None:
+            if tok.client_id != client.client_id:
+                raise OAuthError("invalid_grant", "The token was issued to another client")
+            if tok.kind == "refresh":
+                state.oauth.revoke_grant(tok.grant_id)
+            else:
+                tok.revoked = True
     return Response(status_code=200, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
 
@@ -505,9 +514,7 @@ def _authorize_checks(
     state: EmulatorState, client: ApiClient, q: Any
 ) -> tuple[list[str], str | None, str | None, User]:
     """(scopes, code challenge, challenge method, end user) of a valid request, else ``OAuthError``."""
-    response_type = q.get("response_type")
-    if not response_type:
-        raise OAuthError("invalid_request", "Missing parameter: response_type")
+    response_type = _required(q, "response_type")
     if response_type != "code":
         raise OAuthError("unsupported_response_type", f"Unsupported response_type: {response_type}")
     if "authorization_code" not in client.grant_types:

@@ -12,7 +12,8 @@ Fixtures:
   seeded ``airflow`` API client and returns ``"spotfire_default"``.
 * ``spotfire_airflow_home`` (function): everything ``dag.test()`` needs — a temporary ``AIRFLOW_HOME`` with a
   migrated sqlite database and a dags folder (made once per session), the connection of
-  ``spotfire_conn_id``, and an emulator with short Automation Services jobs. Returns the
+  ``spotfire_conn_id`` with the extra ``poll_interval`` 0.2 s (the default poll of every waiting task), and
+  an emulator with short Automation Services jobs. Returns the
   :class:`~airflow_provider_spotfire.emulator.airflow_home.AirflowHome` (``load_dag(path, dag_id)``).
 """
 
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
 SPOTFIRE_CONN_ID = "spotfire_default"
 # emulator settings of spotfire_airflow_home: jobs of 0.1 s queue + 0.5 s run instead of 0.3 + 1.5 s
 FAST_AUTOMATION_CONFIG = {"as_queue_seconds": 0.1, "as_run_seconds": 0.5}
+# connection extra of spotfire_airflow_home: tasks that do not pass poll_interval poll every 0.2 s
+FAST_POLL_INTERVAL = 0.2
 
 
 @pytest.fixture(scope="session")
@@ -73,8 +76,19 @@ def spotfire_airflow_home_session(tmp_path_factory: Any) -> Iterator[AirflowHome
 
 @pytest.fixture
 def spotfire_airflow_home(
-    spotfire_airflow_home_session: AirflowHome, spotfire_emulator: EmulatorServer, spotfire_conn_id: str
+    spotfire_airflow_home_session: AirflowHome,
+    spotfire_emulator: EmulatorServer,
+    spotfire_conn_id: str,
+    monkeypatch: Any,
 ) -> AirflowHome:
-    """Ready for ``dag.test()``: Airflow home + DB + dags folder, the emulator connection, short AS jobs."""
+    """Ready for ``dag.test()``: Airflow home + DB + dags folder, the emulator connection, fast waits.
+
+    The connection gets the extra ``poll_interval`` 0.2 s (tasks that pass no ``poll_interval`` poll
+    that often) and the emulator's Automation Services jobs are short.
+    """
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SPOTFIRE_DEFAULT",
+        spotfire_emulator.connection_json("airflow", {"poll_interval": FAST_POLL_INTERVAL}),
+    )
     spotfire_emulator.set_config(**FAST_AUTOMATION_CONFIG)
     return spotfire_airflow_home_session

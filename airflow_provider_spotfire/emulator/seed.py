@@ -102,76 +102,49 @@ SPA_CLIENT_REDIRECT_URI = "https://spa.example.com/callback"
 
 _ADMIN_GROUPS = [GROUP_ADMINISTRATOR, GROUP_AIRFLOW_UPLOADERS, GROUP_AUTOMATION_SERVICES_USERS]
 
-# Keyword arguments of ``EmulatorState.register_client``.
+# The seeded API clients: (client id, profile, scopes, groups, other keyword arguments of
+# ``EmulatorState.register_client``). The secret is "<client id>-secret" unless the extras set it.
+_CLIENT_TABLE: list[tuple[str, str, list[str], list[str], dict]] = [
+    ("airflow", "other", API_SCOPES, _ADMIN_GROUPS, {"display_name": "Airflow"}),
+    ("library-only", "other", [SCOPE_LIBRARY_UPLOAD], [GROUP_AIRFLOW_UPLOADERS], {}),
+    ("automation-only", "other", [SCOPE_AS_EXECUTE], [GROUP_AUTOMATION_SERVICES_USERS], {}),
+    ("licenses-reader", "other", [SCOPE_LICENSES_READ], [], {}),
+    ("licenses-writer", "other", [SCOPE_LICENSES_READ, SCOPE_LICENSES_WRITE], [], {}),
+    (
+        "post-auth",
+        "other",
+        API_SCOPES,
+        _ADMIN_GROUPS,
+        {"token_endpoint_auth_methods": ["client_secret_post"]},
+    ),
+    ("web-client", "web", ALL_SCOPES, [], {"redirect_uris": [WEB_CLIENT_REDIRECT_URI]}),
+    (
+        "native-client",
+        "native",
+        ALL_SCOPES,
+        [],
+        {"client_secret": None, "redirect_uris": [NATIVE_CLIENT_REDIRECT_URI]},
+    ),
+    (
+        "spa-client",
+        "user_agent",
+        ALL_SCOPES,
+        [],
+        {"client_secret": None, "redirect_uris": [SPA_CLIENT_REDIRECT_URI]},
+    ),
+]
+
+# Keyword arguments of ``EmulatorState.register_client``, one dict a client.
 CLIENTS: list[dict] = [
-    dict(
-        client_id="airflow",
-        client_secret="airflow-secret",
-        profile="other",
-        scopes=API_SCOPES,
-        groups=_ADMIN_GROUPS,
-        display_name="Airflow",
-    ),
-    dict(
-        client_id="library-only",
-        client_secret="library-only-secret",
-        profile="other",
-        scopes=[SCOPE_LIBRARY_UPLOAD],
-        groups=[GROUP_AIRFLOW_UPLOADERS],
-    ),
-    dict(
-        client_id="automation-only",
-        client_secret="automation-only-secret",
-        profile="other",
-        scopes=[SCOPE_AS_EXECUTE],
-        groups=[GROUP_AUTOMATION_SERVICES_USERS],
-    ),
-    dict(
-        client_id="licenses-reader",
-        client_secret="licenses-reader-secret",
-        profile="other",
-        scopes=[SCOPE_LICENSES_READ],
-        groups=[],
-    ),
-    dict(
-        client_id="licenses-writer",
-        client_secret="licenses-writer-secret",
-        profile="other",
-        scopes=[SCOPE_LICENSES_READ, SCOPE_LICENSES_WRITE],
-        groups=[],
-    ),
-    dict(
-        client_id="post-auth",
-        client_secret="post-auth-secret",
-        profile="other",
-        scopes=API_SCOPES,
-        groups=_ADMIN_GROUPS,
-        token_endpoint_auth_methods=["client_secret_post"],
-    ),
-    dict(
-        client_id="web-client",
-        client_secret="web-client-secret",
-        profile="web",
-        scopes=ALL_SCOPES,
-        groups=[],
-        redirect_uris=[WEB_CLIENT_REDIRECT_URI],
-    ),
-    dict(
-        client_id="native-client",
-        client_secret=None,
-        profile="native",
-        scopes=ALL_SCOPES,
-        groups=[],
-        redirect_uris=[NATIVE_CLIENT_REDIRECT_URI],
-    ),
-    dict(
-        client_id="spa-client",
-        client_secret=None,
-        profile="user_agent",
-        scopes=ALL_SCOPES,
-        groups=[],
-        redirect_uris=[SPA_CLIENT_REDIRECT_URI],
-    ),
+    {
+        "client_id": client_id,
+        "client_secret": f"{client_id}-secret",
+        "profile": profile,
+        "scopes": scopes,
+        "groups": groups,
+        **extra,
+    }
+    for client_id, profile, scopes, groups, extra in _CLIENT_TABLE
 ]
 
 # --- Library -----------------------------------------------------------------------------------------
@@ -277,72 +250,73 @@ LIC_PROFESSIONAL = "Spotfire.Dxp.Professional"
 LIC_EXTENSIONS = "Spotfire.Dxp.Extensions"
 LIC_METRICS = "Spotfire.Dxp.Metrics"
 
+# function name -> display name (each license below lists its functions by name)
+_LICENSE_FUNCTIONS = {
+    "openFromLibrary": "Open from Library",
+    "openLinkedData": "Open Linked Data",
+    "exportImage": "Export Image",
+    "exportData": "Export Data",
+    "exportToPdf": "Export to PDF",
+    "exportToPowerPoint": "Export to PowerPoint",
+    "print": "Print",
+    "bookmarkPanel": "Bookmark Panel",
+    "bookmarksPrivate": "Private Bookmarks",
+    "bookmarksPublic": "Public Bookmarks",
+    "useExternalActions": "Use External Actions",
+    "saveToLibrary": "Save to Library",
+    "openFile": "Open File",
+    "authorVisualizations": "Author Visualizations",
+    "useInformationLinks": "Use Information Links",
+    "useDataConnectors": "Use Data Connectors",
+    "informationDesigner": "Information Designer",
+    "editScripts": "Edit Scripts",
+    "dataFunctions": "Data Functions",
+    "libraryAdministration": "Library Administration",
+    "geoAnalytics": "Geographic Analytics",
+    "predictiveAnalytics": "Predictive Analytics",
+    "terrDataFunctions": "Spotfire Enterprise Runtime for R",
+    "pythonDataFunctions": "Python Data Functions",
+    "viewMetrics": "View Metrics",
+    "editMetrics": "Edit Metrics",
+}
+
+# (license name, display name, its function names, space-separated)
+_LICENSE_TABLE: list[tuple[str, str, str]] = [
+    (
+        LIC_WEBPLAYER,
+        "Spotfire Consumer",
+        "openFromLibrary openLinkedData exportImage exportData exportToPdf exportToPowerPoint print "
+        "bookmarkPanel bookmarksPrivate bookmarksPublic useExternalActions",
+    ),
+    (
+        LIC_BUSINESS_AUTHOR,
+        "Spotfire Business Author",
+        "openFromLibrary saveToLibrary openFile authorVisualizations useInformationLinks "
+        "useDataConnectors exportData exportToPdf useExternalActions",
+    ),
+    (
+        LIC_PROFESSIONAL,
+        "Spotfire Analyst",
+        "openFromLibrary saveToLibrary openFile authorVisualizations useInformationLinks "
+        "useDataConnectors informationDesigner editScripts dataFunctions libraryAdministration exportData "
+        "exportToPdf useExternalActions",
+    ),
+    (
+        LIC_EXTENSIONS,
+        "Spotfire Extensions",
+        "geoAnalytics predictiveAnalytics terrDataFunctions pythonDataFunctions",
+    ),
+    (
+        LIC_METRICS,
+        "Spotfire Metrics",
+        "viewMetrics editMetrics",
+    ),
+]
+
 # name -> (display name, [(function name, function display name)])
 LICENSES: dict[str, tuple[str, list[tuple[str, str]]]] = {
-    LIC_WEBPLAYER: (
-        "Spotfire Consumer",
-        [
-            ("openFromLibrary", "Open from Library"),
-            ("openLinkedData", "Open Linked Data"),
-            ("exportImage", "Export Image"),
-            ("exportData", "Export Data"),
-            ("exportToPdf", "Export to PDF"),
-            ("exportToPowerPoint", "Export to PowerPoint"),
-            ("print", "Print"),
-            ("bookmarkPanel", "Bookmark Panel"),
-            ("bookmarksPrivate", "Private Bookmarks"),
-            ("bookmarksPublic", "Public Bookmarks"),
-            ("useExternalActions", "Use External Actions"),
-        ],
-    ),
-    LIC_BUSINESS_AUTHOR: (
-        "Spotfire Business Author",
-        [
-            ("openFromLibrary", "Open from Library"),
-            ("saveToLibrary", "Save to Library"),
-            ("openFile", "Open File"),
-            ("authorVisualizations", "Author Visualizations"),
-            ("useInformationLinks", "Use Information Links"),
-            ("useDataConnectors", "Use Data Connectors"),
-            ("exportData", "Export Data"),
-            ("exportToPdf", "Export to PDF"),
-            ("useExternalActions", "Use External Actions"),
-        ],
-    ),
-    LIC_PROFESSIONAL: (
-        "Spotfire Analyst",
-        [
-            ("openFromLibrary", "Open from Library"),
-            ("saveToLibrary", "Save to Library"),
-            ("openFile", "Open File"),
-            ("authorVisualizations", "Author Visualizations"),
-            ("useInformationLinks", "Use Information Links"),
-            ("useDataConnectors", "Use Data Connectors"),
-            ("informationDesigner", "Information Designer"),
-            ("editScripts", "Edit Scripts"),
-            ("dataFunctions", "Data Functions"),
-            ("libraryAdministration", "Library Administration"),
-            ("exportData", "Export Data"),
-            ("exportToPdf", "Export to PDF"),
-            ("useExternalActions", "Use External Actions"),
-        ],
-    ),
-    LIC_EXTENSIONS: (
-        "Spotfire Extensions",
-        [
-            ("geoAnalytics", "Geographic Analytics"),
-            ("predictiveAnalytics", "Predictive Analytics"),
-            ("terrDataFunctions", "Spotfire Enterprise Runtime for R"),
-            ("pythonDataFunctions", "Python Data Functions"),
-        ],
-    ),
-    LIC_METRICS: (
-        "Spotfire Metrics",
-        [
-            ("viewMetrics", "View Metrics"),
-            ("editMetrics", "Edit Metrics"),
-        ],
-    ),
+    name: (display, [(f, _LICENSE_FUNCTIONS[f]) for f in functions.split()])
+    for name, display, functions in _LICENSE_TABLE
 }
 
 # group id -> {license name: functions (None = all functions)}

@@ -3,7 +3,7 @@
 A flow is a generator, like ``httpx.Auth.auth_flow``: it yields *steps* (what it needs done) and
 receives their results, or has their exception thrown in. It does no I/O itself, so
 :class:`~.hooks.base.SpotfireHookBase` (requests) and :class:`~.hooks.base.SpotfireAsyncHookBase`
-(httpx) run the same flow with drivers of a few lines each.
+(aiohttp) run the same flow with drivers of a few lines each.
 
 Two levels of steps:
 
@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from airflow_provider_spotfire._connection import SpotfireConnectionConfig
-from airflow_provider_spotfire._http import HttpRequest, HttpResponse
+from airflow_provider_spotfire._http import HttpResponse
+from airflow_provider_spotfire._steps import Send, Sleep
 from airflow_provider_spotfire._tokens import Token
 from airflow_provider_spotfire.api.base import ApiRequest
 from airflow_provider_spotfire.exceptions import SpotfireApiError, SpotfireAuthenticationError
@@ -43,13 +44,6 @@ class ReadConfig:
     """Operation step: the parsed connection (:class:`SpotfireConnectionConfig`)."""
 
 
-@dataclass(frozen=True)
-class Sleep:
-    """Operation and driver step: wait ``seconds`` (``time.sleep`` or ``asyncio.sleep``)."""
-
-    seconds: float
-
-
 # --------------------------------------------------------------------------------------- driver steps
 @dataclass(frozen=True)
 class FetchToken:
@@ -63,14 +57,6 @@ class ForgetToken:
     """Driver step: drop ``access_token`` from the cache (the server rejected it)."""
 
     access_token: str
-
-
-@dataclass(frozen=True)
-class Send:
-    """Driver step: send ``request`` with the transport's retry policy; answered with the response."""
-
-    request: HttpRequest
-    idempotent: bool
 
 
 OperationStep = ApiRequest[Any] | TokenFor | ReadConfig | Sleep

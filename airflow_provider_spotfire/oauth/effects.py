@@ -12,26 +12,10 @@ from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from airflow_provider_spotfire._http import HttpRequest
+from airflow_provider_spotfire._steps import Send, Sleep
 from airflow_provider_spotfire.oauth.store import Lease, StoredGrant
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Send:
-    """Send a request; the result is the :class:`HttpResponse`. ``once``: no transport retries."""
-
-    request: HttpRequest
-    idempotent: bool
-    once: bool = False
-
-
-@dataclass(frozen=True)
-class Sleep:
-    """Wait ``seconds`` (on the injected clock)."""
-
-    seconds: float
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ import os
 import socket
 import uuid
 from dataclasses import dataclass, replace
+from typing import Any
 
 from airflow_provider_spotfire._connection import SpotfireConnectionConfig
 from airflow_provider_spotfire._http import REFUSED_STATUSES
@@ -30,6 +31,7 @@ from airflow_provider_spotfire.exceptions import (
 )
 from airflow_provider_spotfire.oauth.clock import Clock
 from airflow_provider_spotfire.oauth.effects import (
+    Effect,
     Flow,
     LoadGrant,
     LoadLease,
@@ -101,10 +103,8 @@ class SharedGrantFlow:
 
     def _load(self) -> Flow[StoredGrant | None]:
         """The stored grant (the process's own refresh token if the store is empty); None if unreadable."""
-        try:
-            record = yield LoadGrant()
-        except Exception as exc:
-            self._warn_store("read", exc)
+        readable, record = yield from self._try_store(LoadGrant(), "read")
+        if not readable:
             return None
         if record is None or not record.refresh_token:
             record = replace(record or StoredGrant(), refresh_token=self.refresh_token)
@@ -115,6 +115,14 @@ class SharedGrantFlow:
         if record.refresh_token and record.dead != fingerprint(record.refresh_token):
             self.refresh_token = record.refresh_token
         return record
+
+    def _try_store(self, effect: Effect, action: str) -> Flow[tuple[bool, Any]]:
+        """Run a store effect: ``(True, its result)``, or ``(False, None)`` after warning (once) of the failure."""
+        try:
+            return True, (yield effect)
+        except Exception as exc:
+            self._warn_store(action, exc)
+            return False, None
 
     def _warn_store(self, action: str, exc: BaseException) -> None:
         if not self._store_warned:
@@ -165,11 +173,7 @@ class SharedGrantFlow:
             return (yield from self._refresh(record, owner, won is True, depth))
 
     def _load_lease(self) -> Flow[Lease | None]:
-        try:
-            lease = yield LoadLease()
-        except Exception as exc:
-            self._warn_store("read", exc)
-            return None
+        _, lease = yield from self._try_store(LoadLease(), "read")
         return lease  # type: ignore[no-any-return]
 
     def _take_lease(self, lease: Lease) -> Flow[bool | None]:
@@ -177,10 +181,8 @@ class SharedGrantFlow:
 
         True: this process holds it; False: another one does; None: the store cannot be written.
         """
-        try:
-            yield SaveLease(lease)
-        except Exception as exc:
-            self._warn_store("write", exc)
+        written, _ = yield from self._try_store(SaveLease(lease), "write")
+        if not written:
             return None
         yield Sleep(self.timings.settle)
         held = yield from self._load_lease()
@@ -273,10 +275,7 @@ class SharedGrantFlow:
             yield from self._save_lease(None)
 
     def _save_lease(self, lease: Lease | None) -> Flow[None]:
-        try:
-            yield SaveLease(lease)
-        except Exception as exc:
-            self._warn_store("write", exc)
+        yield from self._try_store(SaveLease(lease), "write")
 
     def _publish(self, record: StoredGrant, *, rotated: bool) -> Flow[None]:
         try:

@@ -9,7 +9,6 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import BaseOperator, Context, ResumableJobMixin
 
-from airflow_provider_spotfire import _validation as validate
 from airflow_provider_spotfire._connection import DEFAULT_CONN_ID
 from airflow_provider_spotfire.api.automation import (
     AutomationJobSource,
@@ -24,7 +23,11 @@ from airflow_provider_spotfire.api.automation import (
 from airflow_provider_spotfire.exceptions import SpotfireConfigurationError, SpotfireJobError
 from airflow_provider_spotfire.links import SpotfireAutomationJobLink, automation_job_url
 from airflow_provider_spotfire.openlineage import automation_job_lineage
-from airflow_provider_spotfire.operators.base import SpotfireHookMixin, default_deferrable
+from airflow_provider_spotfire.operators.base import (
+    SpotfireHookMixin,
+    default_deferrable,
+    poll_schedule_argument,
+)
 from airflow_provider_spotfire.triggers.automation import SpotfireAutomationJobTrigger
 from airflow_provider_spotfire.triggers.events import validate_event
 from airflow_provider_spotfire.triggers.schedule import PollSchedule
@@ -64,6 +67,7 @@ class SpotfireRunAutomationJobOperator(SpotfireHookMixin, ResumableJobMixin, Bas
     :param wait_for_completion: wait for the job to end (False: return after the start).
     :param poll_interval: seconds between status requests while waiting, or a
         :class:`~airflow_provider_spotfire.triggers.schedule.PollSchedule` that backs off as the job ages.
+        Not given: the connection's ``poll_interval`` extra, else 15 s.
     :param deferrable: wait in the triggerer instead of holding a worker slot.
     :param abort_on_kill: abort the job when the task is killed (timeout, mark failed, clear).
     :param busy_retry: bound on re-starting a job the server answers Busy to.
@@ -84,7 +88,7 @@ class SpotfireRunAutomationJobOperator(SpotfireHookMixin, ResumableJobMixin, Bas
         library_id: str | None = None,
         job_xml: str | None = None,
         wait_for_completion: bool = True,
-        poll_interval: float | PollSchedule = DEFAULT_POLL_INTERVAL,
+        poll_interval: float | PollSchedule | None = None,
         deferrable: bool = default_deferrable(),
         abort_on_kill: bool = True,
         busy_retry: BusyRetry | None = None,
@@ -103,11 +107,9 @@ class SpotfireRunAutomationJobOperator(SpotfireHookMixin, ResumableJobMixin, Bas
                 "(e.g. '/Jobs/Export sales'), library_id (the job file's GUID) or job_xml (inline XML or "
                 f"a .xml file beside the DAG); got {', '.join(given) or 'none'}."
             )
-        self.poll_schedule = PollSchedule.of(  # a clear error for a bad value, here
-            poll_interval
-            if isinstance(poll_interval, PollSchedule | dict)
-            else validate.seconds("poll_interval", poll_interval)
-        )
+        # a clear error for a bad value, here; not given: the connection's poll_interval at execute
+        self.poll_schedule = poll_schedule_argument(poll_interval, DEFAULT_POLL_INTERVAL)
+        self._poll_from_connection = poll_interval is None
         self.library_path = library_path
         self.library_id = library_id
         self.job_xml = job_xml
@@ -131,6 +133,9 @@ class SpotfireRunAutomationJobOperator(SpotfireHookMixin, ResumableJobMixin, Bas
         source = self._source()
         self._label = task_label(context)
         self._deadline = self.deadline_from(self.execution_timeout, time.time())
+        if self._poll_from_connection:
+            self.poll_schedule = self.connection_poll_schedule(self.poll_schedule)
+            self.poll_interval = self.poll_schedule.interval
         self.log.info("Running the Automation Services %s.", source.describe())
         return self.execute_resumable(context)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import threading
 import time
@@ -11,13 +12,16 @@ from typing import Any, NoReturn
 
 from airflow.providers.common.compat.sdk import BaseOperator, Context
 
-from airflow_provider_spotfire import _validation as validate
 from airflow_provider_spotfire._connection import DEFAULT_CONN_ID
 from airflow_provider_spotfire.api.library import UploadJob, split_library_path
 from airflow_provider_spotfire.assets import create_asset
 from airflow_provider_spotfire.exceptions import SpotfireError
 from airflow_provider_spotfire.links import SpotfireLibraryItemLink, library_item_url
-from airflow_provider_spotfire.operators.base import SpotfireHookMixin, default_deferrable
+from airflow_provider_spotfire.operators.base import (
+    SpotfireHookMixin,
+    default_deferrable,
+    poll_schedule_argument,
+)
 from airflow_provider_spotfire.triggers.events import validate_event
 from airflow_provider_spotfire.triggers.schedule import PollSchedule
 from airflow_provider_spotfire.upload.chunks import ByteSource, FileSource, StreamSource
@@ -50,8 +54,9 @@ class SpotfireUploadSbdfOperator(SpotfireHookMixin, BaseOperator):
     :param timezone: zone that time-zone-aware datetimes are converted to (SBDF has no zones).
     :param keep_index: write the DataFrame index as leading column(s).
     :param deferrable: send the chunks on the worker, then wait for the job in the triggerer.
-    :param poll_interval: seconds between job status polls when deferred, or a
-        :class:`~airflow_provider_spotfire.triggers.schedule.PollSchedule`.
+    :param poll_interval: seconds between job status polls (on the worker, or in the triggerer when
+        deferred), or a :class:`~airflow_provider_spotfire.triggers.schedule.PollSchedule`. Not given:
+        the connection's ``poll_interval`` extra, else 5 s.
     :param spotfire_conn_id: the ``spotfire`` connection.
 
     Returns (XCom) ``library_path``, ``url``, ``job_id``, ``bytes``, ``chunks``, ``sha256``,
@@ -78,7 +83,7 @@ class SpotfireUploadSbdfOperator(SpotfireHookMixin, BaseOperator):
         timezone: str = "UTC",
         keep_index: bool = False,
         deferrable: bool = default_deferrable(),
-        poll_interval: float | PollSchedule = DEFAULT_POLL_INTERVAL,
+        poll_interval: float | PollSchedule | None = None,
         spotfire_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
@@ -89,11 +94,9 @@ class SpotfireUploadSbdfOperator(SpotfireHookMixin, BaseOperator):
                 kwargs["outlets"] = [create_asset(conn_id=spotfire_conn_id, library_path=library_path)]
         super().__init__(**kwargs)
         # Validated now (DAG parse); description and keywords are templated and join at execute().
-        self.poll_schedule = PollSchedule.of(  # a clear error for a bad value, here
-            poll_interval
-            if isinstance(poll_interval, PollSchedule | dict)
-            else validate.seconds("poll_interval", poll_interval)
-        )
+        # a clear error for a bad value, here; not given: the connection's poll_interval at execute
+        self.poll_schedule = poll_schedule_argument(poll_interval, DEFAULT_POLL_INTERVAL)
+        self._poll_from_connection = poll_interval is None
         self.upload_options = UploadOptions(
             overwrite=overwrite,
             chunk_size=chunk_size,
@@ -134,6 +137,11 @@ class SpotfireUploadSbdfOperator(SpotfireHookMixin, BaseOperator):
         """Upload the file, or stream the table as SBDF; defer while the job finishes when deferrable."""
         started = time.time()
         split_library_path(self.library_path)  # the rendered value; fails before anything is written
+        if self._poll_from_connection:
+            self.poll_schedule = self.connection_poll_schedule(self.poll_schedule)
+            self.upload_options = dataclasses.replace(
+                self.upload_options, poll_interval=self.poll_schedule.interval
+            )
         options = UploadOptions.build(
             self.upload_options, description=self.description, keywords=self.keywords
         )

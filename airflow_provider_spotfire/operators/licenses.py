@@ -35,7 +35,18 @@ if TYPE_CHECKING:
 # --------------------------------------------------------------------------------------------------
 # Operators
 # --------------------------------------------------------------------------------------------------
-class SpotfireSetGroupLicenseOperator(SpotfireHookMixin, BaseOperator):
+class _GroupLicenseOperator(SpotfireHookMixin, BaseOperator):
+    """What the group license operators share: the group (its id checked before any request) and the connection."""
+
+    ui_color = "#c9e7f5"
+
+    def __init__(self, *, group_id: str, spotfire_conn_id: str = DEFAULT_CONN_ID, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.group_id = group_id
+        self.spotfire_conn_id = spotfire_conn_id
+
+
+class SpotfireSetGroupLicenseOperator(_GroupLicenseOperator):
     """Set a license, with some or all of its functions, on a Spotfire group; verified by reading it back.
 
     :param group_id: the group's id (a GUID). Templated.
@@ -48,22 +59,13 @@ class SpotfireSetGroupLicenseOperator(SpotfireHookMixin, BaseOperator):
     """
 
     template_fields: Sequence[str] = ("group_id", "license_name", "license_functions")
-    ui_color = "#c9e7f5"
 
     def __init__(
-        self,
-        *,
-        group_id: str,
-        license_name: str,
-        license_functions: Sequence[str] | None = None,
-        spotfire_conn_id: str = DEFAULT_CONN_ID,
-        **kwargs: Any,
+        self, *, license_name: str, license_functions: Sequence[str] | None = None, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
-        self.group_id = group_id
         self.license_name = license_name
         self.license_functions = license_functions
-        self.spotfire_conn_id = spotfire_conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:
         validate.url_segment("group_id", self.group_id)
@@ -73,7 +75,7 @@ class SpotfireSetGroupLicenseOperator(SpotfireHookMixin, BaseOperator):
         )
 
 
-class SpotfireRemoveGroupLicenseOperator(SpotfireHookMixin, BaseOperator):
+class SpotfireRemoveGroupLicenseOperator(_GroupLicenseOperator):
     """Remove a license set explicitly on a Spotfire group (a no-op, logged, if it is not set).
 
     The group may keep the license through membership in other groups; the task logs it and
@@ -87,27 +89,17 @@ class SpotfireRemoveGroupLicenseOperator(SpotfireHookMixin, BaseOperator):
     """
 
     template_fields: Sequence[str] = ("group_id", "license_name")
-    ui_color = "#c9e7f5"
 
-    def __init__(
-        self,
-        *,
-        group_id: str,
-        license_name: str,
-        spotfire_conn_id: str = DEFAULT_CONN_ID,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *, license_name: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.group_id = group_id
         self.license_name = license_name
-        self.spotfire_conn_id = spotfire_conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:
         validate.url_segment("group_id", self.group_id)
         return self.hook.run(license_sync.remove_group_license(self.group_id, self.license_name, self.log))
 
 
-class SpotfireSyncGroupLicensesOperator(SpotfireHookMixin, BaseOperator):
+class SpotfireSyncGroupLicensesOperator(_GroupLicenseOperator):
     """Make a group's explicitly set licenses match a declared set, with the fewest writes.
 
     :param group_id: the group's id (a GUID). Templated.
@@ -127,27 +119,22 @@ class SpotfireSyncGroupLicensesOperator(SpotfireHookMixin, BaseOperator):
     """
 
     template_fields: Sequence[str] = ("group_id", "licenses")
-    ui_color = "#c9e7f5"
 
     def __init__(
         self,
         *,
-        group_id: str,
         licenses: LicenseSpec,
         remove_unlisted: bool = False,
         dry_run: bool = False,
         allow_remove_all: bool = False,
-        spotfire_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.group_id = group_id
         self.licenses = licenses
         self.remove_unlisted = remove_unlisted
         self.allow_remove_all = allow_remove_all
         # not ``self.dry_run``: that is BaseOperator.dry_run(), a method
         self.is_dry_run = dry_run
-        self.spotfire_conn_id = spotfire_conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:
         validate.url_segment("group_id", self.group_id)

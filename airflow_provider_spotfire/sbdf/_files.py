@@ -8,7 +8,7 @@ import os
 import secrets
 import tempfile
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import IO, Any
 
 import pandas as pd
@@ -31,14 +31,7 @@ class SbdfWriteResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe summary (for XCom or logs)."""
-        return {
-            "path": self.path,
-            "rows": self.rows,
-            "columns": self.columns,
-            "bytes": self.bytes,
-            "notes": list(self.notes),
-            "column_types": dict(self.column_types),
-        }
+        return asdict(self)  # copies the lists and dicts
 
 
 def write_sbdf(

@@ -18,7 +18,11 @@ from airflow_provider_spotfire import _validation as validate
 from airflow_provider_spotfire._connection import DEFAULT_CONN_ID
 from airflow_provider_spotfire.api.automation import JobOutcome, JobWatch, failure_message, status_from_event
 from airflow_provider_spotfire.exceptions import SpotfireConfigurationError, SpotfireJobError
-from airflow_provider_spotfire.operators.base import SpotfireHookMixin, default_deferrable
+from airflow_provider_spotfire.operators.base import (
+    SpotfireHookMixin,
+    default_deferrable,
+    poke_interval_given,
+)
 from airflow_provider_spotfire.triggers.automation import SpotfireAutomationJobTrigger
 from airflow_provider_spotfire.triggers.events import validate_event
 from airflow_provider_spotfire.triggers.schedule import PollSchedule
@@ -37,7 +41,8 @@ class SpotfireAutomationJobSensor(SpotfireHookMixin, BaseSensorOperator):
     :param job_id: the job id (templated), e.g. ``{{ ti.xcom_pull(task_ids='start', key='job_id') }}``.
     :param deferrable: wait in the triggerer instead of poking from a worker.
     :param poll_schedule: when deferred, a :class:`~airflow_provider_spotfire.triggers.schedule.PollSchedule`
-        instead of a fixed ``poke_interval`` (e.g. backing off as the job ages).
+        instead of a fixed ``poke_interval`` (e.g. backing off as the job ages). When neither is given,
+        the connection's ``poll_interval`` extra sets both (else ``poke_interval`` defaults to 30 s).
     :param spotfire_conn_id: the ``spotfire`` connection.
     """
 
@@ -53,9 +58,12 @@ class SpotfireAutomationJobSensor(SpotfireHookMixin, BaseSensorOperator):
         spotfire_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
+        # neither given (nor in default_args): the connection's poll_interval extra sets both at execute
+        from_connection = poll_schedule is None and not poke_interval_given(kwargs)
         kwargs.setdefault("poke_interval", 30)
         super().__init__(**validate.sensor_timing(kwargs))
         self.poll_schedule = PollSchedule.of(poll_schedule or self.poke_interval)
+        self._poll_from_connection = from_connection
         self.job_id = job_id
         self.deferrable = deferrable
         self.spotfire_conn_id = spotfire_conn_id
@@ -85,6 +93,9 @@ class SpotfireAutomationJobSensor(SpotfireHookMixin, BaseSensorOperator):
 
     def execute(self, context: Context) -> Any:
         """Poke (or reschedule); when deferrable, poke once and hand the wait to the trigger."""
+        if self._poll_from_connection:
+            self.poll_schedule = self.connection_poll_schedule(self.poll_schedule)
+            self.poke_interval = self.poll_schedule.interval
         if not self.deferrable:
             return super().execute(context)
         first = self.poke(context)

@@ -12,7 +12,11 @@ from airflow_provider_spotfire import _validation as validate
 from airflow_provider_spotfire._connection import DEFAULT_CONN_ID
 from airflow_provider_spotfire.api.library import UploadJob
 from airflow_provider_spotfire.exceptions import SpotfireJobError, SpotfireNotFoundError
-from airflow_provider_spotfire.operators.base import SpotfireHookMixin, default_deferrable
+from airflow_provider_spotfire.operators.base import (
+    SpotfireHookMixin,
+    default_deferrable,
+    poke_interval_given,
+)
 from airflow_provider_spotfire.triggers.events import validate_event
 from airflow_provider_spotfire.triggers.schedule import PollSchedule
 
@@ -26,7 +30,8 @@ class SpotfireUploadJobSensor(SpotfireHookMixin, BaseSensorOperator):
     :param job_id: the upload job id (templated).
     :param deferrable: wait in the triggerer instead of a worker slot.
     :param poll_schedule: when deferred, a :class:`~airflow_provider_spotfire.triggers.schedule.PollSchedule`
-        instead of a fixed ``poke_interval``.
+        instead of a fixed ``poke_interval``. When neither is given, the connection's ``poll_interval``
+        extra sets both (else ``poke_interval`` defaults to 60 s).
     :param spotfire_conn_id: the ``spotfire`` connection (the API client that owns the job).
     """
 
@@ -41,8 +46,11 @@ class SpotfireUploadJobSensor(SpotfireHookMixin, BaseSensorOperator):
         poll_schedule: PollSchedule | None = None,
         **kwargs: Any,
     ) -> None:
+        # neither given (nor in default_args): the connection's poll_interval extra sets both at execute
+        from_connection = poll_schedule is None and not poke_interval_given(kwargs)
         super().__init__(**validate.sensor_timing(kwargs))
         self.poll_schedule = PollSchedule.of(poll_schedule or self.poke_interval)
+        self._poll_from_connection = from_connection
         self.job_id = job_id
         self.spotfire_conn_id = spotfire_conn_id
         self.deferrable = deferrable
@@ -80,6 +88,9 @@ class SpotfireUploadJobSensor(SpotfireHookMixin, BaseSensorOperator):
 
     def execute(self, context: Context) -> Any:
         """Poke or defer (when deferrable, after one immediate check)."""
+        if self._poll_from_connection:
+            self.poll_schedule = self.connection_poll_schedule(self.poll_schedule)
+            self.poke_interval = self.poll_schedule.interval
         if not self.deferrable:
             return super().execute(context)
         job = self._check()

@@ -191,6 +191,7 @@ class ChunkedUpload:
         self.on_job_created = on_job_created
         self.job: UploadJob | None = None
         self._abort = threading.Event()
+        self._stopped = False  # abort() was called: stopped from outside, not by a failure
         self._acked: dict[int, int] = {}  # chunk number -> size, acknowledged by the server
         self._bytes_acked = 0
         self._started = 0.0
@@ -225,16 +226,20 @@ class ChunkedUpload:
     # ---- control ---------------------------------------------------------------------------
     def abort(self) -> None:
         """Stop sending (thread-safe); :meth:`run` then cancels the job and raises :class:`UploadAborted`."""
+        self._stopped = True
         self._abort.set()
 
     def _check_abort(self) -> None:
         if self._abort.is_set():
-            raise UploadAborted(
-                f"The upload to {self.upload.library_path!r} was stopped (task killed or timed out); "
-                "its upload job is cancelled.",
-                job_id=self.job.job_id if self.job else None,
-                status="cancelled",
-            )
+            raise self._aborted()
+
+    def _aborted(self) -> UploadAborted:
+        return UploadAborted(
+            f"The upload to {self.upload.library_path!r} was stopped (task killed or timed out); "
+            "its upload job is cancelled.",
+            job_id=self.job.job_id if self.job else None,
+            status="cancelled",
+        )
 
     # ---- main ------------------------------------------------------------------------------
     def run(self) -> UploadResult:
@@ -261,6 +266,10 @@ class ChunkedUpload:
             except BaseException as exc:
                 self._abort.set()
                 self.hook.cancel_upload_job_quietly(job, reason=f"{type(exc).__name__}: {exc}")
+                if self._stopped and not isinstance(exc, UploadAborted):
+                    # stopped from outside (on_kill cancels the job too): a chunk in flight may then
+                    # fail with 404 job_unknown; what happened is the stop, not that failure
+                    raise self._aborted() from exc
                 raise
         finally:
             chunks.close()  # closes the file / the source generator

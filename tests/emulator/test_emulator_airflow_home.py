@@ -24,20 +24,21 @@ with DAG("refresh_sales", schedule=None, start_date=datetime(2025, 1, 1), catchu
         task_id="refresh",
         library_path="/Airflow/Jobs/Refresh Sales Dashboard",
         deferrable=False,
-        poll_interval=0.2,
-    )
+    )  # no poll_interval: the connection's (0.2 s from the fixture), not the default 15 s
     report = SpotfireRunAutomationJobOperator(
         task_id="report",
         library_path="/Airflow/Jobs/Refresh Sales Dashboard",
         deferrable=True,
-        poll_interval=0.2,
     )
     refresh >> report
 """
 
 # Imports Airflow at module level (collection time), before the fixture runs: the fixture must cope.
 USER_TEST = """
+import json
 import os
+import time
+from datetime import datetime
 from pathlib import Path
 
 import airflow.settings
@@ -48,13 +49,25 @@ DAG_FILE = Path(__file__).parent / "dags" / "refresh_sales.py"
 def test_refresh_dag(spotfire_airflow_home, spotfire_emulator):
     assert os.environ["AIRFLOW_HOME"] == str(spotfire_airflow_home.path)
     assert airflow.settings.SQL_ALCHEMY_CONN.endswith(str(spotfire_airflow_home.database))
+    extra = json.loads(os.environ["AIRFLOW_CONN_SPOTFIRE_DEFAULT"])["extra"]
+    assert extra["poll_interval"] == 0.2
     dag = spotfire_airflow_home.load_dag(DAG_FILE, "refresh_sales")
+    started = time.monotonic()
     dag_run = dag.test()
+    elapsed = time.monotonic() - started
     assert dag_run.state == "success"
     jobs = spotfire_emulator.http().get("/_emulator/automation/jobs").json()
     assert [j["state"] for j in jobs] == ["Finished", "Finished"]
     assert {(j["queue_seconds"], j["run_seconds"]) for j in jobs} == {(0.1, 0.5)}
     assert all(j["status_polls"] >= 1 for j in jobs)
+    for job in jobs:  # polled at the connection's 0.2 s, not at the default 15 s
+        one = spotfire_emulator.http().get(f"/_emulator/automation/jobs/{job['id']}").json()
+        times = [datetime.fromisoformat(t) for t in one["status_poll_times"]]
+        gaps = [(b - a).total_seconds() for a, b in zip(times, times[1:])]
+        assert all(gap < 1.0 for gap in gaps), gaps
+        noticed = (times[-1] - datetime.fromisoformat(one["finishedAt"])).total_seconds()
+        assert 0 <= noticed < 1.0, noticed  # the finish was seen at the next poll, well within a second
+    assert elapsed < 15, elapsed  # one 15 s poll alone would exceed it
     (Path(__file__).parent / "home.txt").write_text(str(spotfire_airflow_home.path))
 
 
@@ -65,7 +78,10 @@ def test_second_test_same_home(spotfire_airflow_home):
 
 
 def test_fixture_runs_a_users_dag_with_dag_test(tmp_path: Path) -> None:
-    """One blocking and one deferrable Automation Services task, run by ``dag.test()``."""
+    """One blocking and one deferrable Automation Services task without ``poll_interval``, run by ``dag.test()``.
+
+    Both poll at the fixture connection's ``poll_interval`` (0.2 s), so the DAG is done in seconds.
+    """
     project = tmp_path / "project"
     (project / "dags").mkdir(parents=True)
     (project / "dags" / "refresh_sales.py").write_text(USER_DAG)

@@ -171,7 +171,14 @@ class FullStack:
         self.procs.append(proc)
         return proc
 
-    def start(self, timeout: float = 120.0) -> FullStack:
+    def start(self, timeout: float | None = None) -> FullStack:
+        """Start every component and wait until they are healthy and every DAG file is parsed.
+
+        ``timeout`` defaults to ``SPOTFIRE_FULLSTACK_START_TIMEOUT`` (seconds) or 240 s: on a loaded
+        2-core machine migrating and starting four Airflow processes can take minutes.
+        """
+        if timeout is None:
+            timeout = float(os.environ.get("SPOTFIRE_FULLSTACK_START_TIMEOUT", "240"))
         started = time.monotonic()
         shutil.copytree(self.dags_source, self.dags, ignore=shutil.ignore_patterns("__pycache__"))
         ready_file = self.home / "emulator.json"

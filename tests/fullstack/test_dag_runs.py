@@ -40,6 +40,8 @@ DEFERRED = "Pausing task as DEFERRED."
 # try, and the scheduler recorded a "state mismatch" for exactly this task instance and try, after the
 # event, with the stale-success text. Anything else with the same symptom fails the test.
 STALE_EVENT = "finished with state success, but the task instance's state attribute is running"
+# The same race when the resumed try is still queued (seen under load): same signature otherwise.
+STALE_EVENTS = (STALE_EVENT, STALE_EVENT.replace("is running", "is queued"))
 STATE_MISMATCH = "state mismatch"  # the event-log entry the scheduler writes beside its log line
 FIRED = "Trigger fired event"
 OUR_CODE_FAILED = ("Task failed with exception", "Received a malformed trigger event")
@@ -202,9 +204,14 @@ def _hit_by_upstream_race(fullstack: FullStack, task: Task, triggerer_log: list[
         for e in after_event
     ):
         return False  # our code failed in the resumed try: a regression, not the race
-    params = {k: ti[k] for k in ("dag_id", "task_id", "run_id", "map_index", "try_number")}
+    # the REST task instance names its run "dag_run_id"; the event log filter is "run_id"
+    params = {k: ti[k] for k in ("dag_id", "task_id", "map_index", "try_number")}
+    params["run_id"] = ti.get("dag_run_id") or ti["run_id"]
     entries = fullstack.get("/api/v2/eventLogs", params={**params, "event": STATE_MISMATCH})["event_logs"]
-    return any(STALE_EVENT in (e.get("extra") or "") and _when(e["when"]) >= fired_at for e in entries)
+    return any(
+        any(stale in (e.get("extra") or "") for stale in STALE_EVENTS) and _when(e["when"]) >= fired_at
+        for e in entries
+    )
 
 
 def _success_event_fired_at(task: Task, triggerer_log: list[str]) -> datetime | None:

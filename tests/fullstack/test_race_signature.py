@@ -24,7 +24,7 @@ TI = {
     "id": "0199-ti",
     "dag_id": "example_spotfire_automation",
     "task_id": "run_job",
-    "run_id": "manual__2026-12-01",
+    "dag_run_id": "manual__2026-12-01",  # the REST API's name for the run id of a task instance
     "map_index": -1,
     "try_number": 1,
     "state": "failed",
@@ -55,7 +55,8 @@ def event(second: int, text: str, **extra: Any) -> dict[str, Any]:
 
 
 def mismatch(second: int, extra: str = STALE, **key: Any) -> dict[str, Any]:
-    ti_key = {k: TI[k] for k in ("dag_id", "task_id", "run_id", "map_index", "try_number")}
+    ti_key = {k: TI[k] for k in ("dag_id", "task_id", "map_index", "try_number")}
+    ti_key["run_id"] = TI["dag_run_id"]  # the event log's name for it
     return {
         **ti_key,
         **key,
@@ -76,8 +77,14 @@ def test_the_whole_signature_is_the_race() -> None:
     api = FakeApi([mismatch(7)])
     assert _hit_by_upstream_race(api, task(*RACED), []) is True  # type: ignore[arg-type]
     (query,) = api.queries
-    key = ("dag_id", "task_id", "run_id", "map_index", "try_number")  # exactly this task instance and try
-    assert query == {**{k: TI[k] for k in key}, "event": STATE_MISMATCH}
+    key = ("dag_id", "task_id", "map_index", "try_number")  # exactly this task instance and try
+    assert query == {**{k: TI[k] for k in key}, "run_id": TI["dag_run_id"], "event": STATE_MISMATCH}
+
+
+def test_the_race_with_the_resumed_try_still_queued_is_the_race_too() -> None:
+    queued = STALE.replace("is running", "is queued")
+    assert queued != STALE
+    assert _hit_by_upstream_race(FakeApi([mismatch(7, queued)]), task(*RACED), []) is True  # type: ignore[arg-type]
 
 
 def test_the_fired_event_may_be_only_in_the_triggerers_own_log() -> None:

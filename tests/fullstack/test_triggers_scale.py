@@ -75,7 +75,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FullStack]:
         },
     )
     yield s
-    report = s.stop()
+    # the scheduler drains 110 LocalExecutor workers before it exits: give it longer than the default
+    report = s.stop(timeout=120)
     assert not (report.killed or report.survivors), f"{report}\n{s.all_tails()}"
 
 
@@ -229,7 +230,7 @@ def _two_triggerers(stack: FullStack, job_ids: set[str], upload_ids: set[str]) -
     holders = _triggerer_ids(stack)
     assert None not in holders and len(holders) == 2, f"both triggerers hold triggers: {holders}"
     window_start = stack.last_request_seq()
-    time.sleep(30)
+    time.sleep(45)  # long enough that a loaded machine still polls every job in it
     window = _log_since(stack, window_start)
     polls = _polled_ids(window, STATUS)
     one_poller = _span_seconds(window) / POLL

@@ -261,3 +261,14 @@ def test_postgres_bad_query_opens_no_job(spotfire_conn_id, spotfire_emulator, pg
             context
         )
     assert_no_upload(spotfire_emulator, f"{REPORTS}/pg-bad")
+
+
+def test_deferred_sql_upload_without_poll_interval_uses_the_connections(
+    spotfire_conn_id, spotfire_emulator, sqlite_db, context, monkeypatch
+):
+    extra = {"poll_interval": 0.3}
+    monkeypatch.setenv("AIRFLOW_CONN_SPOTFIRE_DEFAULT", spotfire_emulator.connection_json("airflow", extra))
+    op = make_op(library_path=f"{REPORTS}/conn-poll", sql="SELECT id FROM orders", deferrable=True)
+    with pytest.raises(TaskDeferred) as info:
+        op.execute(context)
+    assert info.value.trigger.serialize()[1]["poll_interval"] == 0.3
