@@ -39,6 +39,7 @@ from airflow_provider_spotfire.emulator.library_store import (
     UploadJob,
     join_path,
     normalize_folder_path,
+    sha256_of_files,
     unlink_all,
 )
 from airflow_provider_spotfire.emulator.oauth import Caller, base_url, get_state, require_scope
@@ -306,23 +307,26 @@ def _expected_digests(request: Request) -> dict[str, bytes]:
 class _ChunkSink:
     """Writes a chunk to disk while hashing it; ``write`` runs in a worker thread, one call at a time."""
 
-    def __init__(self, path: str, algorithms: set[str], running: Any | None) -> None:
+    def __init__(self, path: str, algorithms: set[str]) -> None:
         self.path = path
         self.fh = open(path, "wb")  # noqa: SIM115 - closed in close()
-        self.hashes = {alg: hashlib.new(alg) for alg in algorithms}
-        self.running = running  # copy of the job's running sha256 when chunks arrive in order
+        self.hashes = [hashlib.new(alg) for alg in sorted(algorithms)]
+        self.algorithms = sorted(algorithms)
         self.size = 0
         self.first = b""
 
-    def write(self, data: bytes) -> None:
-        if len(self.first) < 8:
-            self.first += data[: 8 - len(self.first)]
-        self.fh.write(data)
-        for h in self.hashes.values():
-            h.update(data)
-        if self.running is not None:
-            self.running.update(data)
-        self.size += len(data)
+    def write(self, pieces: list[bytes]) -> None:
+        """Write and hash the received pieces as they are (no joined copy; hashlib frees the GIL)."""
+        for data in pieces:
+            if len(self.first) < 8:
+                self.first += data[: 8 - len(self.first)]
+            self.fh.write(data)
+            for h in self.hashes:
+                h.update(data)
+            self.size += len(data)
+
+    def digests(self) -> dict[str, bytes]:
+        return {alg: h.digest() for alg, h in zip(self.algorithms, self.hashes, strict=True)}
 
     def close(self) -> None:
         self.fh.close()
@@ -347,13 +351,13 @@ async def _stream_to(request: Request, sink: _ChunkSink) -> None:
             if pending_size >= _WRITE_BATCH:
                 if outstanding is not None:
                     await outstanding
-                outstanding = loop.run_in_executor(None, sink.write, b"".join(pending))
+                outstanding = loop.run_in_executor(None, sink.write, pending)
                 pending, pending_size = [], 0
         if outstanding is not None:
             await outstanding
             outstanding = None
         if pending:
-            await loop.run_in_executor(None, sink.write, b"".join(pending))
+            await loop.run_in_executor(None, sink.write, pending)
     finally:
         if outstanding is not None:
             with contextlib.suppress(BaseException):
@@ -368,18 +372,20 @@ async def upload_chunk(job_id: str, request: Request, caller: LibraryCaller) -> 
     expected = _expected_digests(request)
     with state.lock:
         job = _lookup(state, caller, job_id)
-        running = _reserve_chunk(state, job, number, length, finish)
+        _reserve_chunk(state, job, number, length, finish)
         chunk_path = os.path.join(job.job_dir, f"chunk-{number}-{new_id()}.part")
     try:
-        sink = await _receive_chunk(request, job, chunk_path, expected, running, length)
+        sink = await _receive_chunk(request, job, chunk_path, expected, length)
         chunk = Chunk(number=number, path=chunk_path, size=sink.size, first_bytes=sink.first)
-        _store_chunk(state, job, chunk, sink, running)
+        _store_chunk(state, job, chunk, sink)
     except ClientDisconnect:
         # the client went away mid-body: nothing was stored and nobody will read an answer
         return JSONResponse({}, status_code=400)
     finally:
         with state.lock:
             job.in_flight -= 1
+    # the item's sha256, chunk by chunk in order, while the next chunks are still coming
+    await anyio.to_thread.run_sync(lambda: job.content_hash.advance(job.chunks, state.lock, wait=False))
     if finish:
         return await finish_job(job_id, request, caller)
     with state.lock:
@@ -410,11 +416,8 @@ def _chunk_params(request: Request) -> tuple[int, bool, int]:
     return number, finish, length
 
 
-def _reserve_chunk(state: EmulatorState, job: UploadJob, number: int, length: int, finish: bool) -> Any:
-    """Check a chunk may come in now (under the lock) and count it in flight.
-
-    Returns a copy of the job's running sha256 when this chunk continues the in-order sequence, else None.
-    """
+def _reserve_chunk(state: EmulatorState, job: UploadJob, number: int, length: int, finish: bool) -> None:
+    """Check a chunk may come in now (under the lock) and count it in flight."""
     cfg = state.config
     if job.status != UPLOAD_OPEN or job.finishing:
         raise ApiError("job_unknown", f"The upload job {job.job_id} is not open (status {job.status})")
@@ -436,22 +439,15 @@ def _reserve_chunk(state: EmulatorState, job: UploadJob, number: int, length: in
             f"Chunk {number} ({length} bytes) is smaller than the minimum chunk size of "
             f"{cfg.min_chunk_bytes} bytes and is not the last chunk",
         )
-    # keep the item's sha256 incrementally while chunks come one at a time in ascending order
-    running = None
-    if job.running_valid and job.in_flight == 0 and number > max(job.chunks, default=-1):
-        running = job.running_sha.copy()
-    else:
-        job.running_valid = False
     job.in_flight += 1
-    return running
 
 
 async def _receive_chunk(
-    request: Request, job: UploadJob, path: str, expected: dict[str, bytes], running: Any, length: int
+    request: Request, job: UploadJob, path: str, expected: dict[str, bytes], length: int
 ) -> _ChunkSink:
     """Stream the body to ``path`` and verify its length and digests (the file is removed on failure)."""
     try:
-        sink = _ChunkSink(path, set(expected), running)
+        sink = _ChunkSink(path, set(expected))
     except OSError as exc:
         raise ApiError("job_unknown", f"The upload job {job.job_id} no longer exists") from exc
     try:
@@ -463,15 +459,16 @@ async def _receive_chunk(
     if sink.size != length:
         sink.discard()
         raise ApiError("invalid_request", f"Received {sink.size} bytes but Content-Length was {length}")
+    got = sink.digests()
     for alg, want in expected.items():
-        if sink.hashes[alg].digest() != want:
+        if got[alg] != want:
             sink.discard()
             name = {"md5": "MD5", "sha1": "SHA", "sha256": "SHA-256", "sha512": "SHA-512"}[alg]
             raise ApiError("bad_digest", f"The {name} digest does not match the digest of the request body")
     return sink
 
 
-def _store_chunk(state: EmulatorState, job: UploadJob, chunk: Chunk, sink: _ChunkSink, running: Any) -> None:
+def _store_chunk(state: EmulatorState, job: UploadJob, chunk: Chunk, sink: _ChunkSink) -> None:
     """Make a received chunk part of the job (replacing one with the same number), if still allowed."""
     number = chunk.number
     with state.lock:
@@ -484,11 +481,7 @@ def _store_chunk(state: EmulatorState, job: UploadJob, chunk: Chunk, sink: _Chun
             raise ApiError("limit_exceeded", "The upload exceeds the maximum upload size")
         old = job.chunks.get(number)
         job.chunks[number] = chunk
-        in_order = number > max((n for n in job.chunks if n != number), default=-1)
-        if running is not None and job.running_valid and in_order:
-            job.running_sha = running
-        else:
-            job.running_valid = False
+        job.content_hash.stored(number)
     if old is not None:
         _remove(old.path)
 
@@ -538,16 +531,6 @@ def chunk_gaps(numbers: list[int]) -> list[tuple[int, int]]:
     return gaps
 
 
-def _sha256_of(paths: list[str]) -> str:
-    """sha256 over the concatenation of files (worker thread)."""
-    h = hashlib.sha256()
-    for path in paths:
-        with open(path, "rb") as fh:
-            while block := fh.read(_WRITE_BATCH):
-                h.update(block)
-    return h.hexdigest()
-
-
 @router.post("/{job_id}/finish")
 async def finish_job(job_id: str, request: Request, caller: LibraryCaller) -> JSONResponse:
     """Finish an upload: checks, assembles the chunks and creates/overwrites the library item atomically."""
@@ -567,8 +550,8 @@ async def finish_job(job_id: str, request: Request, caller: LibraryCaller) -> JS
             )
         chunks = _finish_checks(state, caller, job)
         job.finishing = True
-        running_sha = job.running_sha.hexdigest() if job.running_valid else None
-    dest, sha256 = await _assemble(state, job, chunks, running_sha)
+    await anyio.to_thread.run_sync(lambda: job.content_hash.advance(job.chunks, state.lock, wait=True))
+    dest, sha256 = await _assemble(state, job, chunks, job.content_hash.hexdigest_for(chunks))
     with state.lock:
         old_content = _publish(state, caller, job, dest, sum(c.size for c in chunks), sha256)
         response = upload_response(request, job)
@@ -617,7 +600,7 @@ def _finish_checks(state: EmulatorState, caller: Caller, job: UploadJob) -> list
 
 
 async def _assemble(
-    state: EmulatorState, job: UploadJob, chunks: list[Chunk], running_sha: str | None
+    state: EmulatorState, job: UploadJob, chunks: list[Chunk], sha256: str | None
 ) -> tuple[list[str], str]:
     """Rename the chunk files into the parts of the item content (no copy); returns (parts, sha256)."""
     base = state.library.new_content_path()
@@ -625,7 +608,8 @@ async def _assemble(
     try:
         for c, d in zip(chunks, dest, strict=True):
             os.replace(c.path, d)
-        sha256 = running_sha if running_sha is not None else await anyio.to_thread.run_sync(_sha256_of, dest)
+        if sha256 is None:  # chunks were re-sent or came out of order: hash the files
+            sha256 = (await anyio.to_thread.run_sync(sha256_of_files, dest)).hexdigest()
     except Exception:
         unlink_all(dest)
         with state.lock:

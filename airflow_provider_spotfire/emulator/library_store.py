@@ -111,6 +111,77 @@ class Chunk:
     first_bytes: bytes
 
 
+_READ_BLOCK = 1024 * 1024
+
+
+def sha256_of_files(paths: list[str], sha: Any = None) -> Any:
+    """``sha`` (a new sha256 by default) updated with the concatenated files, read in 1 MiB blocks."""
+    sha = sha if sha is not None else hashlib.sha256()
+    block = bytearray(_READ_BLOCK)
+    view = memoryview(block)
+    for path in paths:
+        with open(path, "rb", buffering=0) as fh:
+            while n := fh.readinto(block):
+                sha.update(view[:n])
+    return sha
+
+
+class ContentHash:
+    """The sha256 of an upload job's content, built in chunk order while the chunks are stored.
+
+    After a chunk request stored its chunk it calls :meth:`advance` (in a worker thread): that hashes
+    the stored chunks that follow the last one hashed, from their files (just written, so read
+    from the page cache). The finish request calls it too, waiting for one that is running, so the
+    item's sha256 is ready when the last chunk is. A chunk stored again after it was hashed (or
+    before the first one hashed) makes it :attr:`valid` no more: the finish then hashes the files.
+    """
+
+    def __init__(self) -> None:
+        self._sha = hashlib.sha256()
+        self._lock = threading.Lock()  # one advance at a time
+        self._hashed: list[Chunk] = []
+        self.valid = True
+
+    def stored(self, number: int) -> None:
+        """Note that chunk ``number`` was stored (under the state lock)."""
+        if self._hashed and number <= self._hashed[-1].number:
+            self.valid = False
+
+    def advance(self, chunks: dict[int, Chunk], state_lock: Any, *, wait: bool) -> None:
+        """Hash the stored chunks that come next (``wait``: for an advance running elsewhere)."""
+        if not self._lock.acquire(blocking=wait):
+            return  # another request is advancing; the finish catches up on anything it misses
+        try:
+            while chunk := self._next(chunks, state_lock):
+                try:
+                    sha256_of_files([chunk.path], self._sha)
+                except OSError:  # removed meanwhile (cancelled, replaced)
+                    self.valid = False
+                    return
+                with state_lock:
+                    if chunks.get(chunk.number) is not chunk:  # replaced while it was read
+                        self.valid = False
+                        return
+                    self._hashed.append(chunk)
+        finally:
+            self._lock.release()
+
+    def _next(self, chunks: dict[int, Chunk], state_lock: Any) -> Chunk | None:
+        with state_lock:
+            if not self.valid:
+                return None
+            if self._hashed:
+                return chunks.get(self._hashed[-1].number + 1)
+            return chunks.get(0) or chunks.get(1)
+
+    def hexdigest_for(self, chunks: list[Chunk]) -> str | None:
+        """The sha256 of ``chunks`` (in order) if they are exactly the ones hashed, else None."""
+        same = len(chunks) == len(self._hashed) and all(
+            a is b for a, b in zip(chunks, self._hashed, strict=True)
+        )
+        return self._sha.hexdigest() if self.valid and same else None
+
+
 @dataclass
 class UploadJob:
     """A library upload job."""
@@ -136,9 +207,7 @@ class UploadJob:
     in_flight: int = 0
     finishing: bool = False
     item_id: str | None = None
-    # sha256 of the chunks received so far, kept while chunks arrive one at a time in ascending order
-    running_sha: Any = field(default_factory=hashlib.sha256)
-    running_valid: bool = True
+    content_hash: ContentHash = field(default_factory=ContentHash, repr=False)
     polls: PollLog = field(default_factory=PollLog)  # GET status requests
     cancel_requests: int = 0  # DELETE requests
 
