@@ -384,3 +384,78 @@ def test_extra_response_fields(emu, airflow):
     emu.set_config(extra_response_fields=True)
     job = new_job(airflow)
     assert "createdAt" in job and "serverVersion" in job
+
+
+def test_item_sha256_whatever_the_chunk_order_and_resends(emu, airflow):
+    """The item's sha256 is built while chunks arrive; out of order, in parallel or re-sent, it is right."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    content = sbdf(400_000, seed=3)
+    parts = [content[i : i + 100_000] for i in range(0, len(content), 100_000)]
+
+    def upload(title: str, order: list[tuple[int, bytes]], parallel: bool = False) -> dict:
+        job = new_job(airflow, title=title)
+        send = lambda nb: put_chunk(airflow, job, nb[0], nb[1], **{"Content-MD5": md5_b64(nb[1])})  # noqa: E731
+        if parallel:
+            with ThreadPoolExecutor(4) as pool:
+                responses = list(pool.map(send, order))
+        else:
+            responses = [send(nb) for nb in order]
+        assert all(r.status_code == 200 for r in responses), [r.text for r in responses]
+        assert airflow.post(job["finishLinkRel"]).status_code == 200
+        return item_by_path(emu, f"/Airflow/Reports/{title}")
+
+    sha = hashlib.sha256(content).hexdigest()
+    in_order = list(enumerate(parts, start=1))
+    assert upload("in order", in_order)["sha256"] == sha
+    assert upload("parallel", in_order, parallel=True)["sha256"] == sha
+    assert upload("backwards", in_order[::-1])["sha256"] == sha
+    assert (
+        upload("from 0 after 1", [(1, parts[1]), (0, parts[0]), (2, parts[2]), (3, parts[3])])["sha256"]
+        == hashlib.sha256(parts[0] + parts[1] + parts[2] + parts[3]).hexdigest()
+    )
+    # a chunk re-sent with other bytes after it was hashed: the item holds (and hashes) the new ones
+    other = sbdf(100_000, seed=4)[::-1]
+    item = upload("re-sent", [*in_order, (2, other)])
+    changed = parts[0] + other + parts[2] + parts[3]
+    assert item["sha256"] == hashlib.sha256(changed).hexdigest() and emu.item_content(item["id"]) == changed
+
+
+def test_content_hash_follows_chunk_order(tmp_path):
+    """ContentHash: in-order chunks give the digest at finish; a replaced or earlier chunk gives none."""
+    import threading
+
+    from airflow_provider_spotfire.emulator.library_store import Chunk, ContentHash
+
+    lock = threading.Lock()
+
+    def chunk(number: int, data: bytes) -> Chunk:
+        path = tmp_path / f"c{number}-{len(list(tmp_path.iterdir()))}"
+        path.write_bytes(data)
+        return Chunk(number=number, path=str(path), size=len(data), first_bytes=data[:8])
+
+    def store(h: ContentHash, chunks: dict[int, Chunk], c: Chunk) -> None:
+        chunks[c.number] = c
+        h.stored(c.number)
+        h.advance(chunks, lock, wait=False)
+
+    h, chunks = ContentHash(), {}
+    for c in (chunk(1, b"ab"), chunk(3, b"ef"), chunk(2, b"cd")):  # 3 waits for 2
+        store(h, chunks, c)
+    ordered = [chunks[n] for n in sorted(chunks)]
+    assert h.hexdigest_for(ordered) == hashlib.sha256(b"abcdef").hexdigest()
+    assert h.hexdigest_for(ordered[:2]) is None  # not the chunks that were hashed
+
+    store(h, chunks, chunk(2, b"XY"))  # stored again after it was hashed
+    assert not h.valid and h.hexdigest_for([chunks[n] for n in sorted(chunks)]) is None
+
+    h, chunks = ContentHash(), {}
+    store(h, chunks, chunk(1, b"ab"))
+    store(h, chunks, chunk(0, b"00"))  # before the first one hashed
+    assert h.hexdigest_for([chunks[0], chunks[1]]) is None
+
+    h, chunks = ContentHash(), {}
+    gone = chunk(1, b"ab")
+    os.unlink(gone.path)  # removed (cancelled) before it could be read
+    store(h, chunks, gone)
+    assert not h.valid
