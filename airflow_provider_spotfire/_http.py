@@ -18,7 +18,7 @@ import socket
 import ssl
 import sys
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -45,51 +45,6 @@ RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
 REFUSED_STATUSES = frozenset({429, 503})
 
 
-class PiecedBody:
-    """A request body kept as the pieces it was cut from (``bytes`` or views of ``bytes``).
-
-    It is hashed and sent piece by piece, so a body assembled from many pieces is never joined
-    into one copy; ``len()`` is its size (sent as ``Content-Length``), and it can be iterated
-    again for a retry.
-    """
-
-    __slots__ = ("pieces", "size")
-
-    def __init__(self, pieces: Iterable[bytes | memoryview]) -> None:
-        self.pieces = tuple(pieces)
-        self.size = sum(memoryview(p).nbytes for p in self.pieces)
-
-    def __len__(self) -> int:
-        return self.size
-
-    def __iter__(self) -> Iterator[bytes | memoryview]:
-        return iter(self.pieces)
-
-    def __bytes__(self) -> bytes:
-        return b"".join(self.pieces)
-
-    def __repr__(self) -> str:
-        return f"<PiecedBody {self.size} bytes in {len(self.pieces)} pieces>"
-
-
-Body = bytes | PiecedBody
-
-
-def body_pieces(body: Body) -> tuple[bytes | memoryview, ...]:
-    """The pieces of ``body`` (one for ``bytes``)."""
-    return body.pieces if isinstance(body, PiecedBody) else (body,)
-
-
-def body_head(body: Body, size: int) -> bytes:
-    """The first ``size`` bytes of ``body`` (fewer if it is shorter)."""
-    head = b""
-    for piece in body_pieces(body):
-        if len(head) >= size:
-            break
-        head += bytes(memoryview(piece)[: size - len(head)])
-    return head
-
-
 @dataclass(frozen=True)
 class HttpRequest:
     """One HTTP request to send. ``content`` is sent as is; ``form`` is form-encoded."""
@@ -99,7 +54,7 @@ class HttpRequest:
     params: Mapping[str, Any] | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     json: Any = None
-    content: Body | None = None
+    content: bytes | None = None
     form: str | None = None
 
     @property
@@ -428,14 +383,10 @@ class SyncTransport:
 
 
 __all__ = [
-    "Body",
     "HttpRequest",
     "HttpResponse",
-    "PiecedBody",
     "RetryPolicy",
     "SyncTransport",
-    "body_head",
-    "body_pieces",
     "is_tls_failure",
     "never_sent",
     "parse_retry_after",

@@ -37,7 +37,6 @@ from airflow_provider_spotfire._http import (
     USER_AGENT,
     HttpRequest,
     HttpResponse,
-    PiecedBody,
     RetryPolicy,
     _check_status,
     transport_error,
@@ -137,8 +136,6 @@ def _url(url: str, params: Mapping[str, Any] | None) -> URL:
 
 def _body(req: HttpRequest, headers: dict[str, str]) -> bytes | None:
     """The request body as bytes, with the Content-Type requests would send for it."""
-    if isinstance(req.content, PiecedBody):
-        return bytes(req.content)
     if req.content is not None:
         return req.content
     if req.form is not None:

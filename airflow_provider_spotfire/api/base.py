@@ -13,7 +13,7 @@ from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
 from airflow_provider_spotfire._connection import SpotfireConnectionConfig
-from airflow_provider_spotfire._http import Body, HttpRequest, HttpResponse
+from airflow_provider_spotfire._http import HttpRequest, HttpResponse
 from airflow_provider_spotfire.exceptions import SpotfireError
 
 T = TypeVar("T")
@@ -39,7 +39,7 @@ class ApiRequest(Generic[T]):
     parse: Callable[[HttpResponse], T] = field(default=_json_body)  # type: ignore[assignment]
     params: Mapping[str, Any] | None = None
     json: Any = None
-    content: Body | None = None
+    content: bytes | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     idempotent: bool = False
 

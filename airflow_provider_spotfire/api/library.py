@@ -35,7 +35,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
 
 from airflow_provider_spotfire import _validation as validate
 from airflow_provider_spotfire._connection import SpotfireConnectionConfig
-from airflow_provider_spotfire._http import Body, HttpResponse, body_pieces
+from airflow_provider_spotfire._http import HttpResponse
 from airflow_provider_spotfire.api import scopes as S
 from airflow_provider_spotfire.api.base import ApiRequest
 from airflow_provider_spotfire.exceptions import (
@@ -281,15 +281,11 @@ def _parser(job_id: str | None) -> Callable[[HttpResponse], UploadJob]:
     return parse
 
 
-def chunk_digests(data: Body) -> tuple[str, str]:
+def chunk_digests(data: bytes) -> tuple[str, str]:
     """(``Content-MD5`` value, ``Digest`` value) of one chunk: base64 MD5 and ``SHA-256=<base64>``."""
-    md5, sha = hashlib.md5(), hashlib.sha256()
-    for piece in body_pieces(data):  # piece by piece: a pieced chunk is never joined
-        md5.update(piece)
-        sha.update(piece)
-    return base64.b64encode(md5.digest()).decode(
-        "ascii"
-    ), f"SHA-256={base64.b64encode(sha.digest()).decode('ascii')}"
+    md5 = base64.b64encode(hashlib.md5(data).digest()).decode("ascii")
+    sha = base64.b64encode(hashlib.sha256(data).digest()).decode("ascii")
+    return md5, f"SHA-256={sha}"
 
 
 def _with_query(link: str, **params: str) -> tuple[str, dict[str, str]]:
@@ -321,7 +317,7 @@ def build_upload_chunk(
     job: UploadJobRef,
     config: SpotfireConnectionConfig,
     chunk: int,
-    data: Body,
+    data: bytes,
     *,
     finish: bool = False,
     content_md5: str | None = None,

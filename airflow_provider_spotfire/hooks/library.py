@@ -7,7 +7,6 @@ import os
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from airflow_provider_spotfire._http import Body
 from airflow_provider_spotfire.api.library import (
     LibraryUpload,
     UploadJob,
@@ -83,8 +82,8 @@ class LibraryHookMixin(SpotfireHookBase):
                 raise
             raise explain_lost_create(exc, upload) from None
 
-    def upload_chunk(self, job: UploadJobRef, chunk: int, data: Body, *, finish: bool = False) -> UploadJob:
-        """Send chunk number ``chunk``: ``bytes`` or a :class:`PiecedBody` (with Content-Length, Content-MD5 and Digest)."""
+    def upload_chunk(self, job: UploadJobRef, chunk: int, data: bytes, *, finish: bool = False) -> UploadJob:
+        """Send chunk number ``chunk`` (with Content-Length, Content-MD5 and Digest)."""
         return self.call(build_upload_chunk(job, self.config, chunk, data, finish=finish))
 
     def get_upload_status(self, job: UploadJobRef) -> UploadJob:

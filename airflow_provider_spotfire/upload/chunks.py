@@ -1,9 +1,7 @@
 """Bytes to upload, cut into chunks: an SBDF file (known size) or a byte stream (size maybe unknown).
 
 Both are read once, front to back; :func:`cut_chunks` re-cuts pieces of any size into chunks of
-exactly ``chunk_size`` bytes (the last one shorter). A chunk made of several pieces is a
-:class:`~airflow_provider_spotfire._http.PiecedBody` of views of them: hashed and sent piece by
-piece, never joined.
+exactly ``chunk_size`` bytes (the last one shorter), copying each byte at most once.
 """
 
 from __future__ import annotations
@@ -12,7 +10,6 @@ import os
 from collections.abc import Generator, Iterable, Iterator
 from typing import Protocol
 
-from airflow_provider_spotfire._http import Body, PiecedBody, body_head
 from airflow_provider_spotfire._sbdf_file import SBDF_MAGIC, assert_sbdf_file
 from airflow_provider_spotfire.exceptions import SpotfireDataError, SpotfireError
 
@@ -111,17 +108,17 @@ class StreamSource:
             )
 
 
-def cut_chunks(pieces: Iterable[Piece], chunk_size: int) -> Generator[Body, None, None]:
+def cut_chunks(pieces: Iterable[Piece], chunk_size: int) -> Generator[bytes, None, None]:
     """Chunks of exactly ``chunk_size`` bytes (the last may be shorter); empty pieces are skipped.
 
-    A ``bytes`` piece of exactly ``chunk_size`` bytes is passed on as it is (a file read); a chunk
-    made of several pieces is a :class:`PiecedBody` of views of them (no copy); a chunk inside one
-    large piece is one slice copy. Views are kept only of immutable ``bytes`` pieces of at most
-    ``chunk_size`` bytes; what is kept of a mutable piece (which its producer may reuse) or of a
-    larger one (so that it is not held whole) is copied once. The pending chunk holds less than
-    ``2 * chunk_size`` bytes.
+    Each byte is copied at most once: a chunk made of several pieces is one ``b"".join`` of views
+    of them, a chunk inside one large piece is one slice copy, and a ``bytes`` piece of exactly
+    ``chunk_size`` bytes is passed on as it is. Between pieces, views are kept only of immutable
+    ``bytes`` pieces of at most ``chunk_size`` bytes; what is kept of a mutable piece (which its
+    producer may reuse) or of a larger one (so that it is not held whole) is copied, and copied
+    again in the join. The pending chunk holds less than ``2 * chunk_size`` bytes.
     """
-    parts: list[bytes | memoryview] = []  # the pending chunk, in pieces (views of bytes, or copies)
+    parts: list[Piece] = []  # the pending chunk, in pieces
     held = 0  # bytes in parts
     for piece in pieces:
         view = memoryview(piece).cast("B")
@@ -141,8 +138,8 @@ def cut_chunks(pieces: Iterable[Piece], chunk_size: int) -> Generator[Body, None
             if held < chunk_size:
                 parts.append(view if keep_view else bytes(view))  # all of it: start == size
                 continue
-            parts.append(view[:start] if keep_view else bytes(view[:start]))
-            yield PiecedBody(parts)
+            parts.append(view[:start])
+            yield b"".join(parts)
             parts, held = [], 0
         while size - start >= chunk_size:
             yield bytes(view[start : start + chunk_size])
@@ -152,16 +149,15 @@ def cut_chunks(pieces: Iterable[Piece], chunk_size: int) -> Generator[Body, None
             held = size - start
         del view
     if held:
-        yield PiecedBody(parts) if len(parts) > 1 else bytes(parts[0])
+        yield b"".join(parts)
 
 
-def check_sbdf_start(first: Body, name: str, chunk_size: int) -> None:
+def check_sbdf_start(first: bytes, name: str, chunk_size: int) -> None:
     """The first chunk starts with the SBDF magic bytes (before any job is created)."""
-    head = body_head(first, 16)
     tiny_chunks = chunk_size < len(SBDF_MAGIC) and len(first) == chunk_size
-    if not (SBDF_MAGIC.startswith(head) if tiny_chunks else head.startswith(SBDF_MAGIC)):
+    if not (SBDF_MAGIC.startswith(first) if tiny_chunks else first.startswith(SBDF_MAGIC)):
         raise SpotfireDataError(
-            f"{name} is not SBDF: it starts with {head!r}, expected {SBDF_MAGIC!r}. Only SBDF "
+            f"{name} is not SBDF: it starts with {first[:16]!r}, expected {SBDF_MAGIC!r}. Only SBDF "
             "(spotfire.sbdf) can be uploaded."
         )
 

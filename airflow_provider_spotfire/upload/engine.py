@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from airflow_provider_spotfire._http import Body, RetryPolicy, body_pieces
+from airflow_provider_spotfire._http import RetryPolicy
 from airflow_provider_spotfire.api.library import (
     FIRST_CHUNK,
     MAX_CHUNKS,
@@ -58,7 +58,7 @@ FINISH_ATTEMPTS = 5
 
 ProgressCallback = Callable[[UploadProgress], None]
 JobCallback = Callable[[UploadJob], None]
-InFlight = dict["cf.Future[None]", tuple[int, Body]]
+InFlight = dict["cf.Future[None]", tuple[int, bytes]]
 
 
 class UploadClient(Protocol):
@@ -72,7 +72,7 @@ class UploadClient(Protocol):
     def create_upload_job_for(self, upload: LibraryUpload) -> UploadJob: ...
 
     def upload_chunk(
-        self, job: UploadJobRef, chunk: int, data: Body, *, finish: bool = False
+        self, job: UploadJobRef, chunk: int, data: bytes, *, finish: bool = False
     ) -> UploadJob: ...
 
     def get_upload_status(self, job: UploadJobRef) -> UploadJob: ...
@@ -109,7 +109,7 @@ class UploadResult:
         }
 
 
-def _first_then(first: list[Body], rest: Iterator[Body]) -> Iterator[Body]:
+def _first_then(first: list[bytes], rest: Iterator[bytes]) -> Iterator[bytes]:
     """``first.pop()`` then ``rest``, without keeping a reference to the first chunk."""
     yield first.pop()
     yield from rest
@@ -138,13 +138,12 @@ class _OrderedHash:
         self._last = turn.done
         return turn
 
-    def update_in_turn(self, turn: _Turn, data: Body, abort: threading.Event) -> None:
+    def update_in_turn(self, turn: _Turn, data: bytes, abort: threading.Event) -> None:
         """Add ``data`` once the previous chunk was added; give up (leave the hash short) on abort."""
         while not turn.after.wait(0.05):
             if abort.is_set():
                 return
-        for piece in body_pieces(data):  # only one thread at a time gets here: the one whose turn it is
-            self._sha.update(piece)
+        self._sha.update(data)  # only one thread at a time gets here: the one whose turn it is
         self.hashed += len(data)
         turn.done.set()
 
@@ -299,12 +298,12 @@ class ChunkedUpload:
         )
 
     # ---- chunks ----------------------------------------------------------------------------
-    def _send_all(self, job: UploadJob, chunks: Iterator[Body]) -> tuple[str, int, int]:
+    def _send_all(self, job: UploadJob, chunks: Iterator[bytes]) -> tuple[str, int, int]:
         """Send every chunk; returns (sha256 of all bytes, bytes, chunks)."""
         whole = _OrderedHash()
         consumed, number = 0, FIRST_CHUNK - 1
         inflight: InFlight = {}
-        failed: dict[int, Body] = {}
+        failed: dict[int, bytes] = {}
         parallelism = self.options.parallelism
         with cf.ThreadPoolExecutor(parallelism, thread_name_prefix="spotfire-upload") as pool:
             try:
@@ -342,7 +341,7 @@ class ChunkedUpload:
                 "raise chunk_size."
             )
 
-    def _send_first(self, job: UploadJob, number: int, data: Body, whole: _OrderedHash, turn: _Turn) -> None:
+    def _send_first(self, job: UploadJob, number: int, data: bytes, whole: _OrderedHash, turn: _Turn) -> None:
         """First send of a chunk (in a sender thread), then its turn in the whole-item sha256.
 
         The chunk's own digests (``Content-MD5``, ``Digest``) and its share of the whole sha256
@@ -355,11 +354,11 @@ class ChunkedUpload:
         finally:
             whole.update_in_turn(turn, data, self._abort)
 
-    def _send_one(self, job: UploadJob, number: int, data: Body) -> None:
+    def _send_one(self, job: UploadJob, number: int, data: bytes) -> None:
         self._check_abort()
         self.hook.upload_chunk(job, number, data)
 
-    def _collect(self, job: UploadJob, inflight: InFlight, failed: dict[int, Body], how: str) -> None:
+    def _collect(self, job: UploadJob, inflight: InFlight, failed: dict[int, bytes], how: str) -> None:
         """Wait for sends; acknowledge successes, keep retryable failures in ``failed``, raise others."""
         done, _ = cf.wait(inflight, return_when=how)
         for fut in done:
@@ -374,7 +373,7 @@ class ChunkedUpload:
                 raise exc
 
     def _recover(
-        self, job: UploadJob, pool: cf.ThreadPoolExecutor, inflight: InFlight, failed: dict[int, Body]
+        self, job: UploadJob, pool: cf.ThreadPoolExecutor, inflight: InFlight, failed: dict[int, bytes]
     ) -> None:
         """Drain the sends; then, while chunks failed, ask the job status and re-send what it lacks."""
         for round_no in range(1, RESUME_ROUNDS + 2):

@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_spotfire._http import PiecedBody, body_pieces
 from airflow_provider_spotfire.exceptions import SpotfireDataError, UploadAborted
 from airflow_provider_spotfire.hooks.spotfire import SpotfireHook
 from airflow_provider_spotfire.upload.chunks import cut_chunks
@@ -255,16 +254,7 @@ def test_cut_chunks_never_copies_exact_file_reads():
     out = list(cut_chunks(pieces, 8))
     assert out == pieces and out[0] is pieces[0] and out[1] is pieces[1]
     mixed: list[Any] = [bytearray(b"xy"), memoryview(b"zzzz"), b"", b"w"]
-    assert [bytes(c) for c in cut_chunks(mixed, 3)] == [b"xyz", b"zzz", b"w"]
-
-
-def test_cut_chunks_joins_no_pieces():
-    pieces = [b"ab", b"cdef", b"g", b"hijkl"]
-    first, second = cut_chunks(pieces, 6)
-    # a chunk of several pieces is sent as views of them, not as a joined copy
-    assert isinstance(first, PiecedBody) and bytes(first) == b"abcdef" and len(first) == 6
-    assert [memoryview(p).obj for p in first.pieces] == [pieces[0], pieces[1]]
-    assert bytes(second) == b"ghijkl" and all(memoryview(p).obj in pieces for p in body_pieces(second))
+    assert list(cut_chunks(mixed, 3)) == [b"xyz", b"zzz", b"w"]
 
 
 def test_cut_chunks_copies_each_byte_once_and_keeps_no_reused_buffer():
@@ -288,11 +278,8 @@ def test_cut_chunks_copies_each_byte_once_and_keeps_no_reused_buffer():
                     yield piece
 
         out = list(cut_chunks(reused_buffers(), chunk))
-        assert b"".join(bytes(c) for c in out) == data
-        assert all(len(c) == chunk for c in out[:-1])
-        # what a chunk holds is immutable: bytes, or views of bytes (never of a reused bytearray)
-        held = [piece for c in out for piece in body_pieces(c)]
-        assert all(type(p) is bytes or type(memoryview(p).obj) is bytes for p in held)
+        assert b"".join(out) == data
+        assert all(len(c) == chunk for c in out[:-1]) and all(type(c) is bytes for c in out)
 
 
 # ---- with the SBDF writer (airflow_provider_spotfire.sbdf.iter_sbdf_bytes) -------------------------
