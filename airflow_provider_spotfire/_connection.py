@@ -225,28 +225,30 @@ def _scopes(raw: Any) -> tuple[str, ...] | None:
     return tuple(sorted({str(s).strip() for s in items if str(s).strip()})) or None
 
 
-def _timeout(raw: Any, where: str) -> float:
+def _seconds_extra(name: str, raw: Any, where: str, *, when_unset: str) -> float | None:
+    """An optional extra in seconds (``None`` when unset); a bad value's error says what unset means."""
     if raw in (None, ""):
-        return DEFAULT_TIMEOUT
+        return None
     try:
-        return validate.seconds("timeout", raw)
+        return validate.seconds(name, raw)
     except SpotfireConfigurationError as exc:
-        raise SpotfireConfigurationError(
-            f"{where}: extra {str(exc).rstrip('.')} (default {DEFAULT_TIMEOUT:g})."
-        ) from None
+        raise SpotfireConfigurationError(f"{where}: extra {str(exc).rstrip('.')} ({when_unset}).") from None
+
+
+def _timeout(raw: Any, where: str) -> float:
+    timeout = _seconds_extra("timeout", raw, where, when_unset=f"default {DEFAULT_TIMEOUT:g}")
+    return DEFAULT_TIMEOUT if timeout is None else timeout
 
 
 def _poll_interval(raw: Any, where: str) -> float | None:
     """The ``poll_interval`` extra: seconds between job status polls of the tasks that wait (optional)."""
-    if raw in (None, ""):
-        return None
-    try:
-        return validate.seconds("poll_interval", raw)
-    except SpotfireConfigurationError as exc:
-        raise SpotfireConfigurationError(
-            f"{where}: extra {str(exc).rstrip('.')} (leave it unset for each task's default: 15 s for "
-            "Automation Services jobs, 5 s for upload jobs)."
-        ) from None
+    return _seconds_extra(
+        "poll_interval",
+        raw,
+        where,
+        when_unset="leave it unset for each task's default: 15 s for Automation Services jobs, 5 s for "
+        "upload jobs",
+    )
 
 
 def _extras(conn: Any) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 Pure helpers (no I/O: :func:`normalize_license_spec`, :func:`validate_license_spec`,
 :func:`plan_license_sync`) and operation flows built on the hooks' license methods
 (:func:`set_group_license`, :func:`remove_group_license`, :func:`sync_group_licenses`), which
-``hook.run(...)`` runs, or the hook methods of :class:`LicenseSyncHookMixin`.
+``hook.run(...)`` runs; ``sync_group_licenses`` is also a method of both hooks.
 
 Every flow validates license and function names against the server's catalogue and checks that
 the group exists *before* it writes anything, so a typo never leaves half a change behind.
@@ -23,7 +23,6 @@ from airflow_provider_spotfire import _validation as validate
 from airflow_provider_spotfire.api.licenses import License, rewrap
 from airflow_provider_spotfire.exceptions import SpotfireConfigurationError, SpotfireError
 from airflow_provider_spotfire.hooks import licenses
-from airflow_provider_spotfire.hooks.base import hook_operation
 from airflow_provider_spotfire.hooks.flow import Operation
 
 log = logging.getLogger(__name__)
@@ -408,17 +407,10 @@ def sync_group_licenses(
     }
 
 
-class LicenseSyncHookMixin:
-    """Checked license changes of both hooks: validated first, fewest writes, verified after."""
-
-    sync_group_licenses = hook_operation(sync_group_licenses)
-
-
 __all__ = [
     "Functions",
     "LicenseChange",
     "LicenseSpec",
-    "LicenseSyncHookMixin",
     "LicenseSyncPlan",
     "apply_plan",
     "explicit_assignments",

@@ -13,6 +13,7 @@ import pytest
 import requests
 import urllib3
 
+from airflow_provider_spotfire import license_sync
 from airflow_provider_spotfire._connection import SpotfireConnectionConfig
 from airflow_provider_spotfire._http import (
     HttpRequest,
@@ -251,7 +252,14 @@ async def test_async_license_writes_explain_refusals_like_the_sync_hook(spotfire
 def test_hook_methods_keep_their_docstrings():
     assert SpotfireHook.get_automation_job_status.__doc__ == automation.get_automation_job_status.__doc__
     assert "Set a license on a group" in (SpotfireHook.set_group_license.__doc__ or "")
-    assert licenses.LicenseHookMixin is licenses.LicenseAsyncHookMixin
+
+
+def test_the_hooks_license_writes_are_the_plain_api_calls():
+    # license_sync has checked flows of the same names (other argument order); the hooks keep the API's
+    for hook in (SpotfireHook, SpotfireAsyncHook):
+        assert hook.set_group_license.__wrapped__ is licenses.set_group_license
+        assert hook.remove_group_license.__wrapped__ is licenses.remove_group_license
+        assert hook.sync_group_licenses.__wrapped__ is license_sync.sync_group_licenses
 
 
 # ---- transport failures, classified by exception type ---------------------------------------------

@@ -311,8 +311,13 @@ def arrow_values(data, t: pa.DataType, n: int):
         want = [MISSING if v is None else v.replace(microsecond=v.microsecond // 1000 * 1000) for v in values]
         return values, want, "Time"
     if pa.types.is_duration(t):
-        bound = 86_399_999_999_999 if t.unit == "s" else 2**63 - 1
-        values = data.draw(st.lists(nullable(st.integers(-bound, bound)), min_size=n, max_size=n))
+        # whole seconds: what datetime.timedelta (the reader's type) holds, -999,999,999 days to its max
+        low, high = (
+            (int(dt.timedelta.min.total_seconds()), 86_399_999_999_999)
+            if t.unit == "s"
+            else (-(2**63) + 1, 2**63 - 1)
+        )
+        values = data.draw(st.lists(nullable(st.integers(low, high)), min_size=n, max_size=n))
         want = [MISSING if v is None else dt.timedelta(milliseconds=floor_ms(v, t.unit)) for v in values]
         return values, want, "TimeSpan"
     stamps = data.draw(st.lists(nullable(st.datetimes(_DT_MIN, _DT_MAX)), min_size=n, max_size=n))

@@ -379,54 +379,79 @@ def build_finish_upload_job(job: UploadJobRef, config: SpotfireConnectionConfig)
     )
 
 
+@dataclass(frozen=True)
+class _CreateAdvice:
+    """One rule of :func:`explain_create_error`: for a ``kind`` of refusal (when ``applies``), ``advice``.
+
+    ``advice`` is a :meth:`str.format` template over ``path``, ``parent``, ``client_id``, ``size``
+    and ``item_type``.
+    """
+
+    kind: type[SpotfireApiError]
+    advice: str
+    applies: Callable[[SpotfireApiError], bool] = lambda exc: True
+
+
+# the first rule that matches explains the refusal; an error no rule matches is raised as it is
+_CREATE_ADVICE = (
+    _CreateAdvice(
+        SpotfireNotFoundError,
+        "Library folder {parent!r} does not exist, or API client {client_id!r} cannot see it. Create the "
+        "folder in the Spotfire library (or fix library_path {path!r}) and give the client read and write "
+        "access to it.",
+    ),
+    _CreateAdvice(
+        SpotfireConflictError,
+        "Library item {path!r} already exists. Pass overwrite=True to replace it, or choose another "
+        "library_path.",
+    ),
+    _CreateAdvice(
+        SpotfirePermissionError,
+        "API client {client_id!r} may not write to library folder {parent!r}. Grant the client (or a group "
+        "it belongs to) write access to that folder, or upload to a folder it can write to.",
+        applies=lambda exc: exc.code not in ("invalid_scope", "insufficient_scope"),
+    ),
+    _CreateAdvice(
+        SpotfireLimitExceededError,
+        "Uploading {size} to {path!r} exceeds the server's maximum upload size. Upload less data, or ask "
+        "the Spotfire administrator to raise the limit (config-web-service-api).",
+        applies=lambda exc: exc.status_code == 413,
+    ),
+    _CreateAdvice(
+        SpotfireLimitExceededError,
+        "Spotfire refused to start another upload job for {path!r}: too many upload jobs are open for API "
+        "client {client_id!r} or the server, even after retrying. Run fewer uploads at once (e.g. an "
+        "Airflow pool), or ask the administrator to raise the job limits.",
+    ),
+    _CreateAdvice(
+        SpotfireUnsupportedMediaTypeError,
+        "Spotfire does not accept this content for {path!r}; only SBDF files ({item_type}) can be uploaded.",
+    ),
+    _CreateAdvice(
+        SpotfireBadRequestError,
+        "Spotfire rejected the upload job for {path!r} as invalid. Check library_path, description and "
+        "keywords.",
+    ),
+)
+
+
 def explain_create_error(exc: SpotfireApiError, upload: LibraryUpload, client_id: str) -> SpotfireApiError:
     """The same error class with a message naming the cause and the fix for a refused create."""
-    path, parent = upload.library_path, upload.parent_path
-    said = f" (Spotfire: {exc.status_code} {exc.code or ''}".rstrip() + (
-        f", {exc.description.rstrip('.')})" if exc.description else ")"
-    )
-    message: str | None = None
-    if isinstance(exc, SpotfireNotFoundError):
-        message = (
-            f"Library folder {parent!r} does not exist, or API client {client_id!r} cannot see it. "
-            f"Create the folder in the Spotfire library (or fix library_path {path!r}) and give the client "
-            "read and write access to it."
-        )
-    elif isinstance(exc, SpotfireConflictError):
-        message = (
-            f"Library item {path!r} already exists. Pass overwrite=True to replace it, or choose another "
-            "library_path."
-        )
-    elif isinstance(exc, SpotfirePermissionError) and exc.code not in ("invalid_scope", "insufficient_scope"):
-        message = (
-            f"API client {client_id!r} may not write to library folder {parent!r}. Grant the client (or a "
-            "group it belongs to) write access to that folder, or upload to a folder it can write to."
-        )
-    elif isinstance(exc, SpotfireLimitExceededError) and exc.status_code == 413:
-        size = f"{upload.number_of_bytes} bytes" if upload.number_of_bytes is not None else "the data"
-        message = (
-            f"Uploading {size} to {path!r} exceeds the server's maximum upload size. Upload less data, or "
-            "ask the Spotfire administrator to raise the limit (config-web-service-api)."
-        )
-    elif isinstance(exc, SpotfireLimitExceededError):
-        message = (
-            f"Spotfire refused to start another upload job for {path!r}: too many upload jobs are open for "
-            f"API client {client_id!r} or the server, even after retrying. Run fewer uploads at once (e.g. "
-            "an Airflow pool), or ask the administrator to raise the job limits."
-        )
-    elif isinstance(exc, SpotfireUnsupportedMediaTypeError):
-        message = (
-            f"Spotfire does not accept this content for {path!r}; only SBDF files ({SBDF_ITEM_TYPE}) "
-            "can be uploaded."
-        )
-    elif isinstance(exc, SpotfireBadRequestError):
-        message = (
-            f"Spotfire rejected the upload job for {path!r} as invalid. Check library_path, description "
-            "and keywords."
-        )
-    if message is None:
+    rule = next((r for r in _CREATE_ADVICE if isinstance(exc, r.kind) and r.applies(exc)), None)
+    if rule is None:
         return exc
-    return exc.with_message(message + said + ".")
+    size = f"{upload.number_of_bytes} bytes" if upload.number_of_bytes is not None else "the data"
+    advice = rule.advice.format(
+        path=upload.library_path,
+        parent=upload.parent_path,
+        client_id=client_id,
+        size=size,
+        item_type=SBDF_ITEM_TYPE,
+    )
+    said = f"{exc.status_code} {exc.code or ''}".rstrip()
+    if exc.description:
+        said += f", {exc.description.rstrip('.')}"
+    return exc.with_message(f"{advice} (Spotfire: {said}).")
 
 
 def explain_lost_create(exc: SpotfireTransportError, upload: LibraryUpload) -> SpotfireTransportError:

@@ -1,5 +1,7 @@
 """Automation Services methods of both hooks, each written once as an operation flow.
 
+:class:`~airflow_provider_spotfire.hooks.spotfire.SpotfireApiMethods` makes them hook methods.
+
 The requests and what their answers mean live in :mod:`airflow_provider_spotfire.api.automation`;
 this module only decides the order of calls (start again while Busy, 404 as Missing...).
 """
@@ -19,7 +21,6 @@ from airflow_provider_spotfire.api.automation import (
     missing_status,
 )
 from airflow_provider_spotfire.exceptions import SpotfireNotFoundError
-from airflow_provider_spotfire.hooks.base import hook_operation
 from airflow_provider_spotfire.hooks.flow import Operation, Sleep
 
 log = logging.getLogger(__name__)
@@ -84,18 +85,10 @@ def abort_automation_job(
     return status
 
 
-class AutomationHookMixin:
-    """Automation Services REST API v1 methods of :class:`~.hooks.spotfire.SpotfireHook` and
-    :class:`~.hooks.spotfire.SpotfireAsyncHook` (awaitable there)."""
-
-    start_automation_job_from_library = hook_operation(start_automation_job_from_library)
-    start_automation_job_from_xml = hook_operation(start_automation_job_from_xml)
-    start_automation_job = hook_operation(start_automation_job)
-    get_automation_job_status = hook_operation(get_automation_job_status)
-    abort_automation_job = hook_operation(abort_automation_job)
-
-
-AutomationAsyncHookMixin = AutomationHookMixin
-"""The same class: every method works on both hooks."""
-
-__all__ = ["AutomationAsyncHookMixin", "AutomationHookMixin"]
+__all__ = [
+    "abort_automation_job",
+    "get_automation_job_status",
+    "start_automation_job",
+    "start_automation_job_from_library",
+    "start_automation_job_from_xml",
+]

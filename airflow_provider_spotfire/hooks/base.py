@@ -13,7 +13,7 @@ import functools
 import time
 from collections.abc import Callable, Coroutine
 from functools import cached_property
-from typing import Any, Generic, ParamSpec, TypeVar, overload
+from typing import Any, Generic, ParamSpec, Self, TypeVar, overload
 
 from airflow.providers.common.compat.sdk import BaseHook
 
@@ -177,6 +177,15 @@ class SpotfireAsyncHookBase(_SpotfireHookCommon):
                 await amask(secret)
             self._config = config
         return self._config
+
+    def with_retry_policy(self, policy: RetryPolicy) -> Self:
+        """This hook with other retry limits, sharing its connection (no second lookup once it was read)."""
+        hook = type(self)(
+            self.spotfire_conn_id, retry_policy=policy, refresh_token_store=self.refresh_token_store
+        )
+        hook._config = self._config
+        hook._scope_choice = self._scope_choice
+        return hook
 
     async def atransport(self) -> AsyncTransport:
         """An aiohttp transport on the event loop's shared session."""

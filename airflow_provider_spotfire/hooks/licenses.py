@@ -1,5 +1,7 @@
 """License management methods of both hooks, each written once as an operation flow.
 
+:class:`~airflow_provider_spotfire.hooks.spotfire.SpotfireApiMethods` makes them hook methods.
+
 400 answers are re-raised naming the unknown license, group or user; a refused write says
 whether the API client lacks ``api.licenses.write`` or is not an administrator (the advice is
 :func:`~airflow_provider_spotfire.api.licenses.explain_license_error`).
@@ -32,7 +34,6 @@ from airflow_provider_spotfire.exceptions import (
     SpotfireError,
     SpotfirePermissionError,
 )
-from airflow_provider_spotfire.hooks.base import hook_operation
 from airflow_provider_spotfire.hooks.flow import Operation, ReadConfig, TokenFor
 
 T = TypeVar("T")
@@ -136,21 +137,13 @@ def remove_group_license(license_name: str, group_id: str) -> Operation[None]:
     yield from _write(build_remove_group_license(license_name, group_id), license_name, group_id)
 
 
-class LicenseHookMixin:
-    """License management REST API v1 methods of :class:`~.hooks.spotfire.SpotfireHook` and
-    :class:`~.hooks.spotfire.SpotfireAsyncHook` (awaitable there)."""
-
-    list_licenses = hook_operation(list_licenses)
-    get_user_licenses = hook_operation(get_user_licenses)
-    get_user_license_functions = hook_operation(get_user_license_functions)
-    get_group_licenses = hook_operation(get_group_licenses)
-    get_group_license_functions = hook_operation(get_group_license_functions)
-    get_license_functions = hook_operation(get_license_functions)
-    set_group_license = hook_operation(set_group_license)
-    remove_group_license = hook_operation(remove_group_license)
-
-
-LicenseAsyncHookMixin = LicenseHookMixin
-"""The same class: every method works on both hooks."""
-
-__all__ = ["LicenseAsyncHookMixin", "LicenseHookMixin"]
+__all__ = [
+    "get_group_license_functions",
+    "get_group_licenses",
+    "get_license_functions",
+    "get_user_license_functions",
+    "get_user_licenses",
+    "list_licenses",
+    "remove_group_license",
+    "set_group_license",
+]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from airflow_provider_spotfire import license_sync
 from airflow_provider_spotfire.api import scopes as S
 from airflow_provider_spotfire.exceptions import (
     SpotfireApiError,
@@ -9,16 +10,38 @@ from airflow_provider_spotfire.exceptions import (
     SpotfireTLSError,
     SpotfireTransportError,
 )
-from airflow_provider_spotfire.hooks.automation import AutomationHookMixin
-from airflow_provider_spotfire.hooks.base import SpotfireAsyncHookBase, SpotfireHookBase
+from airflow_provider_spotfire.hooks import automation, licenses
+from airflow_provider_spotfire.hooks.base import SpotfireAsyncHookBase, SpotfireHookBase, hook_operation
 from airflow_provider_spotfire.hooks.library import LibraryAsyncHookMixin, LibraryHookMixin
-from airflow_provider_spotfire.hooks.licenses import LicenseHookMixin
-from airflow_provider_spotfire.license_sync import LicenseSyncHookMixin
 
 
-class SpotfireHook(
-    LibraryHookMixin, AutomationHookMixin, LicenseHookMixin, LicenseSyncHookMixin, SpotfireHookBase
-):
+class SpotfireApiMethods:
+    """The API methods of both hooks that are one operation flow each (see :class:`~.hooks.base.hook_operation`).
+
+    A method of :class:`SpotfireHook`, an awaitable one of :class:`SpotfireAsyncHook`; the flows
+    live in ``hooks/automation.py``, ``hooks/licenses.py`` and ``license_sync.py``.
+    """
+
+    # Automation Services REST API v1
+    start_automation_job_from_library = hook_operation(automation.start_automation_job_from_library)
+    start_automation_job_from_xml = hook_operation(automation.start_automation_job_from_xml)
+    start_automation_job = hook_operation(automation.start_automation_job)
+    get_automation_job_status = hook_operation(automation.get_automation_job_status)
+    abort_automation_job = hook_operation(automation.abort_automation_job)
+    # License management REST API v1
+    list_licenses = hook_operation(licenses.list_licenses)
+    get_user_licenses = hook_operation(licenses.get_user_licenses)
+    get_user_license_functions = hook_operation(licenses.get_user_license_functions)
+    get_group_licenses = hook_operation(licenses.get_group_licenses)
+    get_group_license_functions = hook_operation(licenses.get_group_license_functions)
+    get_license_functions = hook_operation(licenses.get_license_functions)
+    set_group_license = hook_operation(licenses.set_group_license)
+    remove_group_license = hook_operation(licenses.remove_group_license)
+    # checked license changes: validated first, fewest writes, verified after
+    sync_group_licenses = hook_operation(license_sync.sync_group_licenses)
+
+
+class SpotfireHook(LibraryHookMixin, SpotfireApiMethods, SpotfireHookBase):
     """Talks to Spotfire Server over OAuth2: library upload, Automation Services and licenses.
 
     Tokens are cached per scope set (process-wide) and renewed ahead of expiry; retries honour
@@ -69,9 +92,7 @@ class SpotfireHook(
         return True, message
 
 
-class SpotfireAsyncHook(
-    LibraryAsyncHookMixin, AutomationHookMixin, LicenseHookMixin, LicenseSyncHookMixin, SpotfireAsyncHookBase
-):
+class SpotfireAsyncHook(LibraryAsyncHookMixin, SpotfireApiMethods, SpotfireAsyncHookBase):
     """Async twin of :class:`SpotfireHook` for triggers (aiohttp; connection via ``get_async_connection``).
 
     The same methods, awaitable (each is one operation flow run by the async driver). Shares the
@@ -80,4 +101,4 @@ class SpotfireAsyncHook(
     """
 
 
-__all__ = ["SpotfireAsyncHook", "SpotfireHook"]
+__all__ = ["SpotfireApiMethods", "SpotfireAsyncHook", "SpotfireHook"]

@@ -3,32 +3,19 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from airflow.providers.common.compat.sdk import (
-    AirflowSensorTimeout,
-    BaseSensorOperator,
-    Context,
-    PokeReturnValue,
-)
+from airflow.providers.common.compat.sdk import AirflowSensorTimeout, Context, PokeReturnValue
 
-from airflow_provider_spotfire import _validation as validate
-from airflow_provider_spotfire._connection import DEFAULT_CONN_ID
 from airflow_provider_spotfire.api.automation import JobOutcome, JobWatch, failure_message, status_from_event
 from airflow_provider_spotfire.exceptions import SpotfireConfigurationError, SpotfireJobError
-from airflow_provider_spotfire.operators.base import (
-    SpotfireHookMixin,
-    default_deferrable,
-    poke_interval_given,
-)
+from airflow_provider_spotfire.sensors.base import SpotfireJobSensor
 from airflow_provider_spotfire.triggers.automation import SpotfireAutomationJobTrigger
 from airflow_provider_spotfire.triggers.events import validate_event
-from airflow_provider_spotfire.triggers.schedule import PollSchedule
 
 
-class SpotfireAutomationJobSensor(SpotfireHookMixin, BaseSensorOperator):
+class SpotfireAutomationJobSensor(SpotfireJobSensor):
     """Succeeds when an Automation Services job is Finished; fails with the server's message otherwise.
 
     Same outcome table as :class:`~.operators.automation.SpotfireRunAutomationJobOperator`: Finished
@@ -46,28 +33,9 @@ class SpotfireAutomationJobSensor(SpotfireHookMixin, BaseSensorOperator):
     :param spotfire_conn_id: the ``spotfire`` connection.
     """
 
-    template_fields: Sequence[str] = ("job_id",)
     ui_color = "#d6e8f5"
-
-    def __init__(
-        self,
-        *,
-        job_id: str,
-        deferrable: bool = default_deferrable(),
-        poll_schedule: PollSchedule | None = None,
-        spotfire_conn_id: str = DEFAULT_CONN_ID,
-        **kwargs: Any,
-    ) -> None:
-        # neither given (nor in default_args): the connection's poll_interval extra sets both at execute
-        from_connection = poll_schedule is None and not poke_interval_given(kwargs)
-        kwargs.setdefault("poke_interval", 30)
-        super().__init__(**validate.sensor_timing(kwargs))
-        self.poll_schedule = PollSchedule.of(poll_schedule or self.poke_interval)
-        self._poll_from_connection = from_connection
-        self.job_id = job_id
-        self.deferrable = deferrable
-        self.spotfire_conn_id = spotfire_conn_id
-        self._watch: JobWatch | None = None
+    default_poke_interval = 30.0
+    _watch: JobWatch | None = None
 
     def _job_id(self) -> str:
         job_id = str(self.job_id or "").strip()
@@ -91,29 +59,21 @@ class SpotfireAutomationJobSensor(SpotfireHookMixin, BaseSensorOperator):
             raise SpotfireJobError(failure_message(status), job_id=job_id, status=status.status_code)
         return PokeReturnValue(is_done=False)
 
-    def execute(self, context: Context) -> Any:
-        """Poke (or reschedule); when deferrable, poke once and hand the wait to the trigger."""
-        if self._poll_from_connection:
-            self.poll_schedule = self.connection_poll_schedule(self.poll_schedule)
-            self.poke_interval = self.poll_schedule.interval
-        if not self.deferrable:
-            return super().execute(context)
-        first = self.poke(context)
-        if first.is_done:
-            return first.xcom_value
-        self.defer(
-            trigger=SpotfireAutomationJobTrigger(
-                job_id=self._job_id(),
-                spotfire_conn_id=self.spotfire_conn_id,
-                poll_interval=self.poll_schedule,
-                deadline=time.time() + self.timeout,
-                abort_unfinished=False,
-                abort_on_kill=False,
-                last_status=self._watch.last_status if self._watch else None,
-            ),
-            method_name="execute_complete",
-            timeout=timedelta(seconds=self.timeout + 300),
+    def wait_trigger(self) -> SpotfireAutomationJobTrigger:
+        """Polls until the sensor's ``timeout``; never aborts the job (the sensor does not own it)."""
+        return SpotfireAutomationJobTrigger(
+            job_id=self._job_id(),
+            spotfire_conn_id=self.spotfire_conn_id,
+            poll_interval=self.poll_schedule,
+            deadline=time.time() + self.timeout,
+            abort_unfinished=False,
+            abort_on_kill=False,
+            last_status=self._watch.last_status if self._watch else None,
         )
+
+    def defer_timeout(self) -> timedelta:
+        """A backstop only: the trigger fires its own timeout event at the sensor's ``timeout``."""
+        return timedelta(seconds=self.timeout + 300)
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after the trigger: the final status, AirflowSensorTimeout, or the job's error."""

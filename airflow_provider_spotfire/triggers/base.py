@@ -11,7 +11,8 @@ What every wait shares lives here, once:
 * a :class:`~.schedule.PollSchedule` (fixed or growing with the job's age), the deadline (the task's
   ``execution_timeout``) with one last check at it, one event vocabulary (:mod:`.events`);
 * kill semantics: :meth:`on_kill` (Airflow 3.3+: the task was marked failed or cleared) stops the
-  job when the task owns it; :meth:`cleanup` (every exit, including a triggerer restart) never does.
+  job when the task owns it and is no longer deferred (Airflow calls it too when a trigger moves to
+  another triggerer); :meth:`cleanup` (every exit, including a triggerer restart) never does.
 
 A kind of wait is a subclass that says how to read the job's state once (:meth:`poll`) and how to
 stop the job (:meth:`stop_job`).
@@ -44,7 +45,9 @@ POLL_RETRY_POLICY = RetryPolicy(max_attempts=12, initial_backoff=1.0, max_backof
 # on_kill runs within the triggerer's own bound ([triggerer] on_kill_timeout, 30 s by default):
 # stopping the job gets a few quick attempts rather than the 10-minute poll budget.
 STOP_RETRY_POLICY = RetryPolicy(max_attempts=3, initial_backoff=0.5, max_backoff=2.0, max_total_wait=10.0)
-STOP_TIMEOUT = 20.0
+STOP_TIMEOUT = 12.0
+# on_kill reads the task's state before stopping the job: both within [triggerer] on_kill_timeout (30 s)
+TASK_STATE_TIMEOUT = 15.0
 # The connection is read again after this many seconds so that edits reach running triggers.
 HOOK_TTL = 300.0
 # Status requests in flight at once per event loop, below the shared session's pool size
@@ -68,12 +71,25 @@ class _LoopShared:
             async with self.lock:  # 1,000 triggers starting together make one connection lookup
                 entry = self.hooks.get(key)
                 if entry is None or time.monotonic() - entry[0] > HOOK_TTL:
-                    hook = SpotfireAsyncHook(spotfire_conn_id, retry_policy=policy)
-                    config = await hook.aconfig()
-                    # loading a CA bundle takes ~0.1 s of CPU: in a thread, not on the triggerer's loop
-                    await asyncio.to_thread(ssl_context, config.verify)
-                    entry = self.hooks[key] = (time.monotonic(), hook)
+                    entry = self.hooks[key] = self._sibling(spotfire_conn_id, policy) or await self._read(
+                        spotfire_conn_id, policy
+                    )
         return entry[1]
+
+    def _sibling(self, spotfire_conn_id: str, policy: RetryPolicy) -> tuple[float, SpotfireAsyncHook] | None:
+        """The connection already read for another retry policy (stopping a job asks no round trip)."""
+        for (conn_id, _), (read_at, hook) in self.hooks.items():
+            if conn_id == spotfire_conn_id and time.monotonic() - read_at <= HOOK_TTL:
+                return read_at, hook.with_retry_policy(policy)
+        return None
+
+    @staticmethod
+    async def _read(spotfire_conn_id: str, policy: RetryPolicy) -> tuple[float, SpotfireAsyncHook]:
+        hook = SpotfireAsyncHook(spotfire_conn_id, retry_policy=policy)
+        config = await hook.aconfig()
+        # loading a CA bundle takes ~0.1 s of CPU: in a thread, not on the triggerer's loop
+        await asyncio.to_thread(ssl_context, config.verify)
+        return time.monotonic(), hook
 
 
 _SHARED: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopShared] = weakref.WeakKeyDictionary()
@@ -86,6 +102,24 @@ def loop_shared() -> _LoopShared:
     if shared is None:
         shared = _SHARED[loop] = _LoopShared()
     return shared
+
+
+async def read_task_state(ti: Any) -> str | None:
+    """The current state of task instance ``ti`` (dag_id, run_id, task_id, map_index), asked of the triggerer's
+    Task SDK supervisor (``GetTaskStates``); None when this Airflow's triggerer cannot be asked."""
+    from airflow.sdk.execution_time import task_runner
+    from airflow.sdk.execution_time.comms import GetTaskStates
+
+    comms = getattr(task_runner, "SUPERVISOR_COMMS", None)
+    if comms is None or not hasattr(comms, "asend"):  # only Airflow 3.3+ calls on_kill, with async comms
+        return None
+    map_index = -1 if getattr(ti, "map_index", None) is None else int(ti.map_index)
+    result = await comms.asend(
+        GetTaskStates(dag_id=ti.dag_id, map_index=map_index, task_ids=[ti.task_id], run_ids=[ti.run_id])
+    )
+    key = ti.task_id if map_index < 0 else f"{ti.task_id}_{map_index}"
+    state = ((getattr(result, "task_states", None) or {}).get(ti.run_id) or {}).get(key)
+    return None if state is None else str(getattr(state, "value", state))
 
 
 class SpotfirePollingTrigger(BaseTrigger):
@@ -252,9 +286,35 @@ class SpotfirePollingTrigger(BaseTrigger):
         return True
 
     async def on_kill(self) -> None:
-        """A user marked the deferred task failed or cleared it: stop the job when the task owns it."""
-        if self.stops_on_kill():
-            await self.stop(f"{self.label()} was marked failed or cleared by a user")
+        """A user marked the deferred task failed or cleared it: stop the job when the task owns it.
+
+        Airflow 3.3 also calls ``on_kill`` on a triggerer that loses a trigger to another triggerer (one
+        it took for dead, or two claiming the same trigger). The task is then still deferred and the
+        other triggerer goes on waiting, so the job is left running: the task's state is read first.
+        """
+        if not self.stops_on_kill():
+            return
+        state = await self.task_state()
+        if state == "deferred":
+            self.log.warning(
+                "%s is still deferred: this trigger moved to another triggerer, which goes on waiting; "
+                "%s is left running.",
+                self.label(),
+                self.what,
+            )
+            return
+        await self.stop(f"{self.label()} was marked failed or cleared by a user")
+
+    async def task_state(self) -> str | None:
+        """The deferred task's state now, through the Task SDK (None when it cannot be read)."""
+        ti = self.task_instance
+        if ti is None:
+            return None
+        try:
+            return await asyncio.wait_for(read_task_state(ti), timeout=TASK_STATE_TIMEOUT)
+        except Exception as exc:  # an Airflow without the call, or no supervisor: stop the job as asked
+            self.log.warning("Could not read the state of %s (%s); treating it as killed.", self.label(), exc)
+            return None
 
     async def cleanup(self) -> None:
         """Runs on every exit, including a triggerer restart: the remote job is deliberately left running."""

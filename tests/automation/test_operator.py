@@ -414,6 +414,7 @@ async def test_deferrable_sensor_times_out_without_aborting(hook, spotfire_conn_
     s = sensor(spotfire_conn_id, job_id, deferrable=True, timeout=0.5)
     with pytest.raises(TaskDeferred) as deferred:
         s.execute(context())
+    assert deferred.value.timeout == timedelta(seconds=300.5)  # a backstop behind the trigger's deadline
     event = await anext(deferred.value.trigger.run())
     with pytest.raises(AirflowSensorTimeout):
         s.execute_complete(context(), event.payload)

@@ -110,7 +110,12 @@ def sensor(conn_id: str, job_id: str, **kwargs: Any) -> SpotfireAutomationJobSen
 
 @pytest.mark.parametrize(
     ("argument", "expected"),
-    [({}, 0.3), ({"poke_interval": 4}, 4.0), ({"poll_schedule": PollSchedule(2)}, 2.0)],
+    [
+        ({}, 0.3),
+        ({"poke_interval": 4}, 4.0),
+        ({"default_args": {"poke_interval": 6}}, 6.0),
+        ({"poll_schedule": PollSchedule(2)}, 2.0),
+    ],
 )
 def test_deferred_sensor_uses_the_connections_interval_unless_given(
     hook, conn_with_poll, spotfire_emulator, argument, expected

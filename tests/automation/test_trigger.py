@@ -8,6 +8,7 @@ import time
 from datetime import datetime
 
 import pytest
+import structlog.testing
 
 from airflow_provider_spotfire.exceptions import SpotfireJobError, SpotfireTimeoutError
 from airflow_provider_spotfire.triggers.automation import SpotfireAutomationJobTrigger
@@ -130,6 +131,122 @@ async def test_on_kill_aborts_the_job(hook, spotfire_conn_id, spotfire_emulator)
     assert record["abortReason"] == (
         "Airflow task dag_a.task_b (run r1, try 1) was marked failed or cleared by a user"
     )
+
+
+def _attach_task(trigger, monkeypatch, state=None, error=None):
+    """Give the trigger the task instance the triggerer would, and answer the Task SDK's state lookup."""
+    from types import SimpleNamespace
+
+    from airflow_provider_spotfire.triggers import base
+
+    asked = []
+
+    async def read_task_state(ti):
+        asked.append((ti.dag_id, ti.run_id, ti.task_id, ti.map_index))
+        if error is not None:
+            raise error
+        return state
+
+    monkeypatch.setattr(base, "read_task_state", read_task_state)
+    trigger.task_instance = SimpleNamespace(
+        dag_id="dag_a", run_id="r1", task_id="task_b", map_index=3, try_number=1
+    )
+    return asked
+
+
+async def test_on_kill_leaves_the_job_when_the_task_is_still_deferred(
+    hook, spotfire_conn_id, spotfire_emulator, monkeypatch
+):
+    # Airflow 3.3 calls on_kill on a triggerer that lost the trigger to another one: the task is still
+    # deferred there, so its job must keep running
+    job_id = hook.start_automation_job_from_library(library_path=NIGHTLY_BATCH).job_id
+    trigger = make_trigger(spotfire_conn_id, job_id, task_label="dag_a.task_b (run r1, try 1)")
+    asked = _attach_task(trigger, monkeypatch, state="deferred")
+    await _run_then_cancel(trigger)
+    with structlog.testing.capture_logs() as logs:
+        await trigger.on_kill()
+    assert asked == [("dag_a", "r1", "task_b", 3)]
+    record = as_job(spotfire_emulator, job_id)
+    assert record["status"] in ("Queued", "InProgress") and record["abortedAt"] is None
+    assert [
+        e["log_level"]
+        for e in logs
+        if "moved to another triggerer" in e["event"] % e.get("positional_args", ())
+    ] == ["warning"]
+
+
+@pytest.mark.parametrize(
+    ("state", "error"),
+    [("failed", None), (None, None), ("success", None), (None, RuntimeError("no supervisor"))],
+)
+async def test_on_kill_aborts_when_the_task_is_no_longer_deferred(
+    hook, spotfire_conn_id, spotfire_emulator, monkeypatch, state, error
+):
+    # marked failed/success, cleared (no state yet), or a state that cannot be read: the user's kill wins
+    job_id = hook.start_automation_job_from_library(library_path=NIGHTLY_BATCH).job_id
+    trigger = make_trigger(spotfire_conn_id, job_id, task_label="dag_a.task_b (run r1, try 1)")
+    _attach_task(trigger, monkeypatch, state=state, error=error)
+    await _run_then_cancel(trigger)
+    await trigger.on_kill()
+    record = as_job(spotfire_emulator, job_id)
+    assert record["status"] == "Canceled"
+    assert record["abortReason"].endswith("was marked failed or cleared by a user")
+
+
+async def test_read_task_state_asks_the_triggerers_supervisor_for_this_mapped_task(monkeypatch):
+    from types import SimpleNamespace
+
+    from airflow.sdk.execution_time import task_runner
+    from airflow.sdk.execution_time.comms import GetTaskStates, TaskStatesResult
+
+    from airflow_provider_spotfire.triggers.base import read_task_state
+
+    sent = []
+
+    class Comms:  # the triggerer's TriggerCommsDecoder answers GetTaskStates with a TaskStatesResult
+        async def asend(self, msg):
+            sent.append(msg)
+            return TaskStatesResult(
+                task_states={"r1": {"task_b_3": "deferred", "task_b_4": "failed", "task_b": "success"}}
+            )
+
+    monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", Comms(), raising=False)
+    mapped = SimpleNamespace(dag_id="dag_a", run_id="r1", task_id="task_b", map_index=3)
+    assert await read_task_state(mapped) == "deferred"
+    assert sent == [GetTaskStates(dag_id="dag_a", map_index=3, task_ids=["task_b"], run_ids=["r1"])]
+    assert (
+        await read_task_state(SimpleNamespace(dag_id="dag_a", run_id="r1", task_id="task_b", map_index=-1))
+        == "success"
+    )
+    assert (
+        await read_task_state(SimpleNamespace(dag_id="dag_a", run_id="r2", task_id="task_b", map_index=-1))
+        is None
+    )
+    monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", object())  # an Airflow whose comms are sync only
+    assert await read_task_state(mapped) is None
+
+
+async def test_stopping_a_job_reuses_the_connection_already_read(
+    hook, spotfire_conn_id, spotfire_emulator, monkeypatch
+):
+    # on_kill runs under the triggerer's on_kill_timeout: stopping must not wait for a second connection lookup
+    from airflow_provider_spotfire.hooks.spotfire import SpotfireAsyncHook
+
+    lookups = []
+    real = SpotfireAsyncHook.aconfig
+
+    async def counting_aconfig(self):
+        if self._config is None:
+            lookups.append(self.spotfire_conn_id)
+        return await real(self)
+
+    monkeypatch.setattr(SpotfireAsyncHook, "aconfig", counting_aconfig)
+    job_id = hook.start_automation_job_from_library(library_path=NIGHTLY_BATCH).job_id
+    trigger = make_trigger(spotfire_conn_id, job_id)
+    await _run_then_cancel(trigger)  # polls once at least: the connection is read
+    await trigger.on_kill()
+    assert lookups == [spotfire_conn_id]
+    assert as_job(spotfire_emulator, job_id)["status"] == "Canceled"
 
 
 async def test_on_kill_respects_abort_on_kill_false(hook, spotfire_conn_id, spotfire_emulator):

@@ -154,13 +154,13 @@ class FullStack:
         return env
 
     # ------------------------------------------------------------------ lifecycle
-    def _spawn(self, name: str, argv: list[str]) -> Proc:
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Proc:
         self.proc_logs.mkdir(parents=True, exist_ok=True)
         log_path = self.proc_logs / f"{name}.log"
         with log_path.open("ab") as log:
             popen = subprocess.Popen(
                 argv,
-                env=self.env(),
+                env=self.env() | (env or {}),
                 cwd=self.home,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -387,7 +387,8 @@ class FullStack:
     def spawn_triggerer(self, name: str, capacity: int | None = None) -> Proc:
         """One more ``airflow triggerer`` (HA: several may run at once), with its own log file."""
         argv = [AIRFLOW, "triggerer"] + (["--capacity", str(capacity)] if capacity else [])
-        return self._spawn(name, argv)
+        # triggerers running at once each serve their logs on a port of their own
+        return self._spawn(name, argv, {"AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port())})
 
     def emulator_call(self, method: str, path: str, **kwargs: Any) -> Any:
         """A call to the emulator's admin API (``/_emulator/...``); the decoded JSON answer."""

@@ -145,6 +145,7 @@ async def test_deferrable_sensor_waits_in_the_trigger_and_never_cancels(spotfire
         await asyncio.to_thread(sensor.execute, {})
     trigger = info.value.trigger
     assert trigger.cancel_on_kill is False and trigger.deadline is not None
+    assert info.value.timeout is None  # the trigger's deadline is the only limit
     await trigger.on_kill()
     assert remote_status(spotfire_emulator, job.job_id) == "open"
     await asyncio.to_thread(hook.finish_upload_job, job)

@@ -88,3 +88,15 @@ def test_deferred_upload_sensor_uses_the_connections_interval_unless_given(
         sensor.execute({})
     assert info.value.trigger.serialize()[1]["poll_interval"] == expected
     assert sensor.poke_interval == expected
+
+
+def test_upload_sensor_without_extra_keeps_its_poke_default(hook, conn_with_poll, spotfire_emulator):
+    conn_id = conn_with_poll()
+    job = open_job(hook, "watched-default")
+    sensor = SpotfireUploadJobSensor(
+        task_id="wait", job_id=job.job_id, spotfire_conn_id=conn_id, deferrable=True, timeout=30
+    )
+    with pytest.raises(TaskDeferred) as info:
+        sensor.execute({})
+    assert info.value.trigger.serialize()[1]["poll_interval"] == 60.0
+    assert sensor.poke_interval == 60.0
