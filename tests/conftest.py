@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 _HOME = Path(tempfile.mkdtemp(prefix="spotfire-airflow-home-"))
 _DAGS = _HOME / "dags"
@@ -45,3 +46,16 @@ def _fresh_token_cache():
     TokenManager.clear_all()
     yield
     TokenManager.clear_all()
+
+
+@pytest.fixture
+def conn_with_poll(spotfire_emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Factory: point ``spotfire_default`` at the emulator with the given extras; return its id."""
+
+    def make(**extra: Any) -> str:
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_SPOTFIRE_DEFAULT", spotfire_emulator.connection_json("airflow", extra)
+        )
+        return "spotfire_default"
+
+    return make

@@ -22,19 +22,6 @@ from tests.automation.conftest import EXPORT_FINANCE, NIGHTLY_BATCH, as_job, as_
 from tests.automation.test_operator import context
 
 
-@pytest.fixture
-def conn_with_poll(spotfire_emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """Factory: point ``spotfire_default`` at the emulator with the given extras; return its id."""
-
-    def make(**extra: Any) -> str:
-        monkeypatch.setenv(
-            "AIRFLOW_CONN_SPOTFIRE_DEFAULT", spotfire_emulator.connection_json("airflow", extra)
-        )
-        return "spotfire_default"
-
-    return make
-
-
 def operator(conn_id: str, **kwargs: Any) -> SpotfireRunAutomationJobOperator:
     kwargs.setdefault("task_id", "run_job")
     return SpotfireRunAutomationJobOperator(spotfire_conn_id=conn_id, library_path=EXPORT_FINANCE, **kwargs)

@@ -14,19 +14,6 @@ from tests.library.conftest import REPORTS, upload_jobs
 from tests.library.test_library_trigger_sensor import open_job
 
 
-@pytest.fixture
-def conn_with_poll(spotfire_emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """Factory: point ``spotfire_default`` at the emulator with the given extras; return its id."""
-
-    def make(**extra: Any) -> str:
-        monkeypatch.setenv(
-            "AIRFLOW_CONN_SPOTFIRE_DEFAULT", spotfire_emulator.connection_json("airflow", extra)
-        )
-        return "spotfire_default"
-
-    return make
-
-
 def upload(conn_id: str, path: Any, title: str, **kwargs: Any) -> SpotfireUploadSbdfOperator:
     return SpotfireUploadSbdfOperator(
         task_id="upload",
