@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import anyio.to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -119,6 +120,7 @@ async def _json(request: Request) -> dict[str, Any]:
 async def get_emulator_state(request: Request) -> JSONResponse:
     """Library items, upload jobs, AS jobs, license assignments, counters, config."""
     state = get_state(request)
+    await anyio.to_thread.run_sync(state.library.hash_items)
     snap = state.snapshot()
     snap["config"] = state.config.to_dict()
     return JSONResponse(snap)
@@ -365,11 +367,16 @@ async def item_content(item_id: str, request: Request) -> Response:
         if item is None:
             return _bad(f"unknown item {item_id}", 404)
         # open now: a concurrent overwrite/delete unlinks the files but open handles stay readable
-        handles = [open(p, "rb") for p in item.content_paths]  # noqa: SIM115 - closed by the iterator
-        size, sha = item.size, item.sha256
+        content = state.library.open_content(item)
+        size = item.size
+    try:
+        sha = await anyio.to_thread.run_sync(state.library.content_sha256, content)
+    except BaseException:
+        content.close()
+        raise
 
     def chunks() -> Iterator[bytes]:
-        for fh in handles:
+        for fh in content.handles:
             with fh:
                 while block := fh.read(1024 * 1024):
                     yield block

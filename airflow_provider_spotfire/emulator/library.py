@@ -17,7 +17,6 @@ import os
 import shutil
 from typing import Annotated, Any
 
-import anyio.to_thread
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from starlette.requests import ClientDisconnect
@@ -39,7 +38,6 @@ from airflow_provider_spotfire.emulator.library_store import (
     UploadJob,
     join_path,
     normalize_folder_path,
-    sha256_of_files,
     unlink_all,
 )
 from airflow_provider_spotfire.emulator.oauth import Caller, base_url, get_state, require_scope
@@ -384,8 +382,6 @@ async def upload_chunk(job_id: str, request: Request, caller: LibraryCaller) -> 
     finally:
         with state.lock:
             job.in_flight -= 1
-    # the item's sha256, chunk by chunk in order, while the next chunks are still coming
-    await anyio.to_thread.run_sync(lambda: job.content_hash.advance(job.chunks, state.lock, wait=False))
     if finish:
         return await finish_job(job_id, request, caller)
     with state.lock:
@@ -481,7 +477,6 @@ def _store_chunk(state: EmulatorState, job: UploadJob, chunk: Chunk, sink: _Chun
             raise ApiError("limit_exceeded", "The upload exceeds the maximum upload size")
         old = job.chunks.get(number)
         job.chunks[number] = chunk
-        job.content_hash.stored(number)
     if old is not None:
         _remove(old.path)
 
@@ -550,10 +545,9 @@ async def finish_job(job_id: str, request: Request, caller: LibraryCaller) -> JS
             )
         chunks = _finish_checks(state, caller, job)
         job.finishing = True
-    await anyio.to_thread.run_sync(lambda: job.content_hash.advance(job.chunks, state.lock, wait=True))
-    dest, sha256 = await _assemble(state, job, chunks, job.content_hash.hexdigest_for(chunks))
+    dest = _assemble(state, job, chunks)
     with state.lock:
-        old_content = _publish(state, caller, job, dest, sum(c.size for c in chunks), sha256)
+        old_content = _publish(state, caller, job, dest, sum(c.size for c in chunks))
         response = upload_response(request, job)
     if old_content:
         unlink_all(old_content)
@@ -599,28 +593,24 @@ def _finish_checks(state: EmulatorState, caller: Caller, job: UploadJob) -> list
     return chunks
 
 
-async def _assemble(
-    state: EmulatorState, job: UploadJob, chunks: list[Chunk], sha256: str | None
-) -> tuple[list[str], str]:
-    """Rename the chunk files into the parts of the item content (no copy); returns (parts, sha256)."""
+def _assemble(state: EmulatorState, job: UploadJob, chunks: list[Chunk]) -> list[str]:
+    """Rename the chunk files into the parts of the item content (no copy, no read)."""
     base = state.library.new_content_path()
     dest = [f"{base}.{i:06d}" for i in range(len(chunks))]
     try:
         for c, d in zip(chunks, dest, strict=True):
             os.replace(c.path, d)
-        if sha256 is None:  # chunks were re-sent or came out of order: hash the files
-            sha256 = (await anyio.to_thread.run_sync(sha256_of_files, dest)).hexdigest()
     except Exception:
         unlink_all(dest)
         with state.lock:
             job.finishing = False
             failure = _fail(state, job, "internal_error", "Could not assemble the uploaded chunks")
         raise failure from None
-    return dest, sha256
+    return dest
 
 
 def _publish(
-    state: EmulatorState, caller: Caller, job: UploadJob, dest: list[str], size: int, sha256: str
+    state: EmulatorState, caller: Caller, job: UploadJob, dest: list[str], size: int
 ) -> list[str] | None:
     """Create or overwrite the item (under the lock, after re-checking the target); returns old content."""
     job.finishing = False
@@ -636,7 +626,7 @@ def _publish(
     old_content = None
     if existing is not None:
         old_content = existing.content_paths
-        existing.content_paths, existing.size, existing.sha256, existing.modified = dest, size, sha256, now
+        existing.content_paths, existing.size, existing.sha256, existing.modified = dest, size, None, now
         if job.description is not None:
             existing.description = job.description
         if job.keywords is not None:
@@ -649,7 +639,7 @@ def _publish(
             title=job.title,
             type=job.item_type,
             size=size,
-            sha256=sha256,
+            sha256=None,
             content_paths=dest,
             created=now,
             modified=now,

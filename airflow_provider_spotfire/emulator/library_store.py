@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import os
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,7 +68,7 @@ class LibraryItem:
     title: str
     type: str
     size: int
-    sha256: str
+    sha256: str | None  # None until asked for (LibraryStore.hash_items): real servers keep none
     content_paths: list[str]
     created: float
     modified: float
@@ -102,6 +104,20 @@ class LibraryItem:
 
 
 @dataclass
+class ItemContent:
+    """Open handles on an item's content files, as they were when opened, and its sha256 if known."""
+
+    item: LibraryItem
+    paths: list[str]
+    handles: list[io.FileIO]
+    sha256: str | None
+
+    def close(self) -> None:
+        for fh in self.handles:
+            fh.close()
+
+
+@dataclass
 class Chunk:
     """One stored chunk of an upload job."""
 
@@ -114,72 +130,16 @@ class Chunk:
 _READ_BLOCK = 1024 * 1024
 
 
-def sha256_of_files(paths: list[str], sha: Any = None) -> Any:
-    """``sha`` (a new sha256 by default) updated with the concatenated files, read in 1 MiB blocks."""
-    sha = sha if sha is not None else hashlib.sha256()
+def sha256_of_files(files: list[io.FileIO]) -> str:
+    """Hex sha256 of the concatenated open ``files``, read in 1 MiB blocks; each is rewound after."""
+    sha = hashlib.sha256()
     block = bytearray(_READ_BLOCK)
     view = memoryview(block)
-    for path in paths:
-        with open(path, "rb", buffering=0) as fh:
-            while n := fh.readinto(block):
-                sha.update(view[:n])
-    return sha
-
-
-class ContentHash:
-    """The sha256 of an upload job's content, built in chunk order while the chunks are stored.
-
-    After a chunk request stored its chunk it calls :meth:`advance` (in a worker thread): that hashes
-    the stored chunks that follow the last one hashed, from their files (just written, so read
-    from the page cache). The finish request calls it too, waiting for one that is running, so the
-    item's sha256 is ready when the last chunk is. A chunk stored again after it was hashed (or
-    before the first one hashed) makes it :attr:`valid` no more: the finish then hashes the files.
-    """
-
-    def __init__(self) -> None:
-        self._sha = hashlib.sha256()
-        self._lock = threading.Lock()  # one advance at a time
-        self._hashed: list[Chunk] = []
-        self.valid = True
-
-    def stored(self, number: int) -> None:
-        """Note that chunk ``number`` was stored (under the state lock)."""
-        if self._hashed and number <= self._hashed[-1].number:
-            self.valid = False
-
-    def advance(self, chunks: dict[int, Chunk], state_lock: Any, *, wait: bool) -> None:
-        """Hash the stored chunks that come next (``wait``: for an advance running elsewhere)."""
-        if not self._lock.acquire(blocking=wait):
-            return  # another request is advancing; the finish catches up on anything it misses
-        try:
-            while chunk := self._next(chunks, state_lock):
-                try:
-                    sha256_of_files([chunk.path], self._sha)
-                except OSError:  # removed meanwhile (cancelled, replaced)
-                    self.valid = False
-                    return
-                with state_lock:
-                    if chunks.get(chunk.number) is not chunk:  # replaced while it was read
-                        self.valid = False
-                        return
-                    self._hashed.append(chunk)
-        finally:
-            self._lock.release()
-
-    def _next(self, chunks: dict[int, Chunk], state_lock: Any) -> Chunk | None:
-        with state_lock:
-            if not self.valid:
-                return None
-            if self._hashed:
-                return chunks.get(self._hashed[-1].number + 1)
-            return chunks.get(0) or chunks.get(1)
-
-    def hexdigest_for(self, chunks: list[Chunk]) -> str | None:
-        """The sha256 of ``chunks`` (in order) if they are exactly the ones hashed, else None."""
-        same = len(chunks) == len(self._hashed) and all(
-            a is b for a, b in zip(chunks, self._hashed, strict=True)
-        )
-        return self._sha.hexdigest() if self.valid and same else None
+    for fh in files:
+        while n := fh.readinto(block):
+            sha.update(view[:n])
+        fh.seek(0)
+    return sha.hexdigest()
 
 
 @dataclass
@@ -207,7 +167,6 @@ class UploadJob:
     in_flight: int = 0
     finishing: bool = False
     item_id: str | None = None
-    content_hash: ContentHash = field(default_factory=ContentHash, repr=False)
     polls: PollLog = field(default_factory=PollLog)  # GET status requests
     cancel_requests: int = 0  # DELETE requests
 
@@ -385,7 +344,6 @@ class LibraryStore:
         behaviour = parse_job_xml(content) if item_type == TYPE_AS_JOB else None
         path = self.new_content_path()
         Path(path).write_bytes(content)
-        sha256 = hashlib.sha256(content).hexdigest()
         with self._lock:
             if parent not in self.folders:
                 unlink_all([path])
@@ -394,7 +352,7 @@ class LibraryStore:
             item = self.find_item(join_path(parent, title), item_type)
             if item is not None:
                 old = item.content_paths
-                item.content_paths, item.size, item.sha256 = [path], len(content), sha256
+                item.content_paths, item.size, item.sha256 = [path], len(content), None
                 item.modified, item.as_behaviour = now, behaviour
                 unlink_all(old)
                 return item
@@ -404,7 +362,7 @@ class LibraryStore:
                 title=title,
                 type=item_type,
                 size=len(content),
-                sha256=sha256,
+                sha256=None,
                 content_paths=[path],
                 created=now,
                 modified=now,
@@ -441,8 +399,54 @@ class LibraryStore:
             unlink_all(item.content_paths)
         return item is not None
 
+    def open_content(self, item: LibraryItem) -> ItemContent:
+        """Open handles on the item's content files (call under the lock; the caller closes them).
+
+        The handles stay readable when a concurrent overwrite or delete unlinks the files.
+        """
+        handles: list[io.FileIO] = []
+        try:
+            for p in item.content_paths:
+                handles.append(open(p, "rb", buffering=0))  # noqa: SIM115 - closed by ItemContent.close
+        except OSError:
+            for fh in handles:
+                fh.close()
+            raise
+        return ItemContent(item, list(item.content_paths), handles, item.sha256)
+
+    def content_sha256(self, content: ItemContent) -> str:
+        """The content's sha256: known, else hashed from its handles and kept (blocking: worker thread)."""
+        if content.sha256 is None:
+            content.sha256 = sha256_of_files(content.handles)
+            with self._lock:
+                if content.item.content_paths == content.paths:  # not overwritten while it was read
+                    content.item.sha256 = content.sha256
+        return content.sha256
+
+    def hash_items(self, item_ids: Iterable[str] | None = None) -> None:
+        """Compute the sha256 of the items (all by default) that have none yet (blocking: worker thread).
+
+        Items get their sha256 when first asked for, not while they are uploaded: the Library API
+        has no item checksum, and a real server spends no CPU on one next to the client's.
+        """
+        wanted = None if item_ids is None else set(item_ids)
+        with self._lock:
+            todo = [
+                i for i in self.items.values() if i.sha256 is None and (wanted is None or i.item_id in wanted)
+            ]
+        for item in todo:
+            with self._lock:
+                try:
+                    content = self.open_content(item)
+                except OSError:  # deleted meanwhile
+                    continue
+            try:
+                self.content_sha256(content)
+            finally:
+                content.close()
+
     def snapshot(self) -> dict[str, Any]:
-        """Folders and items for ``GET /_emulator/state``."""
+        """Folders and items for ``GET /_emulator/state`` (sha256 where known: see :meth:`hash_items`)."""
         with self._lock:
             return {
                 "folders": [

@@ -387,7 +387,7 @@ def test_extra_response_fields(emu, airflow):
 
 
 def test_item_sha256_whatever_the_chunk_order_and_resends(emu, airflow):
-    """The item's sha256 is built while chunks arrive; out of order, in parallel or re-sent, it is right."""
+    """Out of order, in parallel or re-sent chunks: the item's sha256 (computed when asked) is right."""
     from concurrent.futures import ThreadPoolExecutor
 
     content = sbdf(400_000, seed=3)
@@ -421,41 +421,41 @@ def test_item_sha256_whatever_the_chunk_order_and_resends(emu, airflow):
     assert item["sha256"] == hashlib.sha256(changed).hexdigest() and emu.item_content(item["id"]) == changed
 
 
-def test_content_hash_follows_chunk_order(tmp_path):
-    """ContentHash: in-order chunks give the digest at finish; a replaced or earlier chunk gives none."""
-    import threading
+def test_item_sha256_is_computed_when_asked_and_follows_overwrites(emu, airflow):
+    """No item hash during the upload or the finish; the first request for it computes and keeps it."""
+    first, second = sbdf(300_000, seed=5), sbdf(200_000, seed=6)
+    path = "/Airflow/Reports/lazy"
 
-    from airflow_provider_spotfire.emulator.library_store import Chunk, ContentHash
+    def upload(content: bytes) -> None:
+        job = new_job(airflow, title="lazy", overwriteIfExists=True)
+        assert put_chunk(airflow, job, 1, content, **{"Content-MD5": md5_b64(content)}).status_code == 200
+        assert airflow.post(job["finishLinkRel"]).status_code == 200
 
-    lock = threading.Lock()
+    def stored():  # the emulator's own record, not through an endpoint that would hash it
+        return next(i for i in emu.state.library.items.values() if i.path == path)
 
-    def chunk(number: int, data: bytes) -> Chunk:
-        path = tmp_path / f"c{number}-{len(list(tmp_path.iterdir()))}"
-        path.write_bytes(data)
-        return Chunk(number=number, path=str(path), size=len(data), first_bytes=data[:8])
+    upload(first)
+    assert stored().sha256 is None  # nothing hashed the item yet
+    resp = emu.http().get(f"/_emulator/library/items/{stored().item_id}/content")
+    assert resp.content == first and resp.headers["X-Content-SHA256"] == hashlib.sha256(first).hexdigest()
+    assert stored().sha256 == hashlib.sha256(first).hexdigest()  # kept
+    upload(second)  # overwrite: the old hash goes with the old bytes
+    assert stored().sha256 is None
+    assert item_by_path(emu, path)["sha256"] == hashlib.sha256(second).hexdigest()
 
-    def store(h: ContentHash, chunks: dict[int, Chunk], c: Chunk) -> None:
-        chunks[c.number] = c
-        h.stored(c.number)
-        h.advance(chunks, lock, wait=False)
 
-    h, chunks = ContentHash(), {}
-    for c in (chunk(1, b"ab"), chunk(3, b"ef"), chunk(2, b"cd")):  # 3 waits for 2
-        store(h, chunks, c)
-    ordered = [chunks[n] for n in sorted(chunks)]
-    assert h.hexdigest_for(ordered) == hashlib.sha256(b"abcdef").hexdigest()
-    assert h.hexdigest_for(ordered[:2]) is None  # not the chunks that were hashed
-
-    store(h, chunks, chunk(2, b"XY"))  # stored again after it was hashed
-    assert not h.valid and h.hexdigest_for([chunks[n] for n in sorted(chunks)]) is None
-
-    h, chunks = ContentHash(), {}
-    store(h, chunks, chunk(1, b"ab"))
-    store(h, chunks, chunk(0, b"00"))  # before the first one hashed
-    assert h.hexdigest_for([chunks[0], chunks[1]]) is None
-
-    h, chunks = ContentHash(), {}
-    gone = chunk(1, b"ab")
-    os.unlink(gone.path)  # removed (cancelled) before it could be read
-    store(h, chunks, gone)
-    assert not h.valid
+def test_item_hash_read_during_an_overwrite_is_not_kept(emu):
+    """A hash of content that was overwritten while it was read answers for the old bytes only."""
+    library = emu.state.library
+    item = library.add_item("/Airflow/Reports", "race", "spotfire.sbdf", b"old bytes")
+    with emu.state.lock:
+        content = library.open_content(item)
+    try:
+        library.add_item("/Airflow/Reports", "race", "spotfire.sbdf", b"new bytes")  # unlinks the old files
+        assert library.content_sha256(content) == hashlib.sha256(b"old bytes").hexdigest()
+        assert b"".join(fh.read() for fh in content.handles) == b"old bytes"  # rewound, still readable
+    finally:
+        content.close()
+    assert item.sha256 is None  # the old bytes' hash was not kept for the new ones
+    library.hash_items([item.item_id])
+    assert item.sha256 == hashlib.sha256(b"new bytes").hexdigest()
