@@ -11,7 +11,6 @@ import hashlib
 import io
 import os
 import threading
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -423,17 +422,14 @@ class LibraryStore:
                     content.item.sha256 = content.sha256
         return content.sha256
 
-    def hash_items(self, item_ids: Iterable[str] | None = None) -> None:
-        """Compute the sha256 of the items (all by default) that have none yet (blocking: worker thread).
+    def hash_items(self) -> None:
+        """Compute the sha256 of the items that have none yet (blocking: worker thread).
 
         Items get their sha256 when first asked for, not while they are uploaded: the Library API
         has no item checksum, and a real server spends no CPU on one next to the client's.
         """
-        wanted = None if item_ids is None else set(item_ids)
         with self._lock:
-            todo = [
-                i for i in self.items.values() if i.sha256 is None and (wanted is None or i.item_id in wanted)
-            ]
+            todo = [i for i in self.items.values() if i.sha256 is None]
         for item in todo:
             with self._lock:
                 try:

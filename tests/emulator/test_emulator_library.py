@@ -457,5 +457,5 @@ def test_item_hash_read_during_an_overwrite_is_not_kept(emu):
     finally:
         content.close()
     assert item.sha256 is None  # the old bytes' hash was not kept for the new ones
-    library.hash_items([item.item_id])
+    library.hash_items()
     assert item.sha256 == hashlib.sha256(b"new bytes").hexdigest()
